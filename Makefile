@@ -1,0 +1,51 @@
+# Timebank: `make run` serves the app with demo data; `make test` runs the suite.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CATALOGS := $(wildcard timebank/translations/*/LC_MESSAGES/messages.po)
+COMPILED := $(CATALOGS:.po=.mo)
+export FLASK_APP := wsgi
+
+.PHONY: install run test lint format translations extract bench clean
+
+install: $(STAMP) $(COMPILED)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+%.mo: %.po $(STAMP)
+	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@ --statistics
+
+translations: $(COMPILED)
+
+run: install
+	$(BIN)/flask db upgrade
+	$(BIN)/flask seed-demo --if-empty
+	@echo "Serving http://127.0.0.1:5000"
+	$(BIN)/flask run --host 127.0.0.1 --port 5000
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Pull new strings into the catalogues; translators then fill the .po files.
+extract: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o timebank/translations/messages.pot .
+	$(BIN)/pybabel update -i timebank/translations/messages.pot -d timebank/translations --no-fuzzy-matching
+
+bench: install
+	$(BIN)/python bench/http_baseline.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,162 @@
+"""Configuration classes; every setting can be overridden by a TIMEBANK_-prefixed variable."""
+
+import json
+import os
+from datetime import timedelta
+
+# Values that must never reach production: documentation examples and obvious placeholders.
+WEAK_SECRETS = frozenset(
+    {"", "dev", "secret", "changeme", "change-me", "password", "test", "timebank", "insecure"}
+)
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run safely; the message says which setting to fix."""
+
+
+def _coerce(raw: str, current):
+    """Parse an environment string into the type of the setting it overrides."""
+    if isinstance(current, bool):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(current, int):
+        return int(raw)
+    if isinstance(current, timedelta):
+        return timedelta(seconds=int(raw))
+    if isinstance(current, list | dict):
+        return json.loads(raw)
+    return raw
+
+
+def normalise_database_url(url: str) -> str:
+    """Point postgres URLs at psycopg 3, whatever spelling the platform hands us."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Config:
+    SECRET_KEY: str | None = None
+    # Fernet key protecting ID numbers at rest; kept outside the database.
+    DATA_KEY: str | None = None
+    SQLALCHEMY_DATABASE_URI: str | None = None
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    SQLITE_BUSY_TIMEOUT_MS = 15000
+
+    BABEL_DEFAULT_LOCALE = "zh"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    LANGUAGES = ["zh", "en"]
+
+    # Sessions: cookie flags, idle and absolute timeouts, no remember-me unless asked.
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    SESSION_COOKIE_NAME = "timebank_session"
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    SESSION_IDLE_TIMEOUT = timedelta(minutes=30)
+    SESSION_ABSOLUTE_TIMEOUT = timedelta(hours=12)
+    REMEMBER_COOKIE_DURATION = timedelta(days=14)
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_ME_ENABLED = False
+
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    WTF_CSRF_SSL_STRICT = True
+
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_ENABLED = True
+    LOGIN_LIMIT_PER_ACCOUNT = "5 per minute; 20 per hour"
+    LOGIN_LIMIT_PER_IP = "30 per minute; 300 per hour"
+
+    API_TOKEN_LIFETIME = timedelta(days=30)
+    PASSWORD_MIN_LENGTH = 8
+
+    API_TITLE = "Timebank API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api/v1"
+    OPENAPI_JSON_PATH = "openapi.json"
+
+    LOG_LEVEL = "INFO"
+    # Expose /_bench/bare, the no-work endpoint benchmarks compare against.
+    BENCH_ENDPOINTS = False
+    DEMO_ALLOWED = True
+
+    @classmethod
+    def load(cls) -> dict:
+        """This class's settings, overridden by TIMEBANK_* and DATABASE_URL from the env."""
+        settings = {k: getattr(cls, k) for k in dir(cls) if k.isupper()}
+        for key, current in settings.items():
+            raw = os.environ.get(f"TIMEBANK_{key}")
+            if raw is not None:
+                settings[key] = _coerce(raw, current)
+        url = os.environ.get("TIMEBANK_DATABASE_URL") or os.environ.get("DATABASE_URL")
+        if url:
+            settings["SQLALCHEMY_DATABASE_URI"] = url
+        if settings.get("SQLALCHEMY_DATABASE_URI"):
+            settings["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(
+                settings["SQLALCHEMY_DATABASE_URI"]
+            )
+        cls.check(settings)
+        return settings
+
+    @classmethod
+    def check(cls, settings: dict) -> None:
+        """Refuse settings that cannot run; the base class accepts anything."""
+
+
+class DevelopmentConfig(Config):
+    # A development key is generated per instance folder (see timebank.create_app);
+    # nothing secret lives in code.
+    DEBUG = False
+    LOG_LEVEL = "INFO"
+
+
+class TestingConfig(Config):
+    TESTING = True
+    SECRET_KEY = "testing-only-secret-key-not-for-production-0123456789"  # noqa: S105
+    DATA_KEY = "dGVzdGluZy1vbmx5LWRhdGEta2V5LTAxMjM0NTY3ODk="
+    WTF_CSRF_ENABLED = False
+    RATELIMIT_ENABLED = False
+    LOG_LEVEL = "WARNING"
+
+
+class ProductionConfig(Config):
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    PREFERRED_URL_SCHEME = "https"
+    DEMO_ALLOWED = False
+
+    @classmethod
+    def check(cls, settings: dict) -> None:
+        problems = []
+        if not settings.get("SQLALCHEMY_DATABASE_URI"):
+            problems.append("DATABASE_URL is not set")
+        for key, env in (("SECRET_KEY", "TIMEBANK_SECRET_KEY"), ("DATA_KEY", "TIMEBANK_DATA_KEY")):
+            value = settings.get(key) or ""
+            if not value:
+                problems.append(f"{env} is not set")
+            elif value.lower() in WEAK_SECRETS or len(value) < MIN_SECRET_LENGTH:
+                problems.append(
+                    f"{env} is too weak (use at least {MIN_SECRET_LENGTH} random chars)"
+                )
+            elif len(set(value)) < 10:
+                problems.append(f"{env} is too weak (too few distinct characters)")
+        if settings.get("DATA_KEY") and not problems:
+            from cryptography.fernet import Fernet
+
+            try:
+                Fernet(settings["DATA_KEY"])
+            except (ValueError, TypeError):
+                problems.append("TIMEBANK_DATA_KEY is not a Fernet key (32 url-safe base64 bytes)")
+        if problems:
+            raise ConfigError("Refusing to start in production: " + "; ".join(problems))
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}

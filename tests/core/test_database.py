@@ -1,0 +1,81 @@
+"""The schema comes from migrations that match the models; SQLite copes with several writers."""
+
+import multiprocessing
+import os
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from timebank.extensions import db
+
+
+def test_models_and_migrations_agree(app):
+    # The session database was built by `flask db upgrade`; autogenerate must find nothing.
+    with app.app_context(), db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        diff = compare_metadata(context, db.metadata)
+    assert diff == []
+
+
+def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(app):
+    with app.app_context(), db.engine.connect() as conn:
+        if conn.dialect.name != "sqlite":
+            pytest.skip("SQLite pragmas apply to the SQLite backend")
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+
+
+WRITES_PER_PROCESS = 40
+
+
+def _writer(url: str, instance: str, worker: int, queue) -> None:
+    """Read then write in each transaction: the pattern that deadlocks with DEFERRED begins."""
+    os.environ["TIMEBANK_INSTANCE_PATH"] = instance
+    from timebank import create_app
+    from timebank.audit.models import AuditEvent
+
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
+    errors = []
+    with app.app_context():
+        for i in range(WRITES_PER_PROCESS):
+            try:
+                db.session.scalar(db.select(db.func.count(AuditEvent.id)))
+                db.session.add(AuditEvent(action="test.write", object_type="t", object_id=i,
+                                          detail={"worker": worker}))
+                db.session.commit()
+            except Exception as exc:  # report every failure to the parent
+                db.session.rollback()
+                errors.append(repr(exc))
+    queue.put(errors)
+
+
+@pytest.mark.slow
+def test_four_processes_writing_one_sqlite_file_never_see_database_is_locked(tmp_path):
+    url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    os.environ["TIMEBANK_INSTANCE_PATH"] = str(tmp_path)
+    from timebank import create_app
+
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    spawn = multiprocessing.get_context("spawn")
+    queue = spawn.Queue()
+    workers = [
+        spawn.Process(target=_writer, args=(url, str(tmp_path), n, queue)) for n in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    errors = [e for _ in workers for e in queue.get(timeout=120)]
+    for worker in workers:
+        worker.join(timeout=30)
+    assert errors == []
+    with app.app_context():
+        count = db.session.execute(
+            text("SELECT count(*) FROM audit_event WHERE action = 'test.write'")
+        ).scalar()
+    assert count == 4 * WRITES_PER_PROCESS

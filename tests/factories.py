@@ -1,0 +1,52 @@
+"""Small builders for places and people, through the same services the app uses."""
+
+from types import SimpleNamespace
+
+from timebank.auth.models import Role
+from timebank.auth.services import create_user, grant_role
+from timebank.core.security import SYSTEM
+from timebank.extensions import db
+from timebank.organizations.services import create_organization
+from timebank.regions.services import create_region
+from timebank.stations.services import create_station
+
+PASSWORD = "Correct-Horse-42"
+
+
+def places() -> SimpleNamespace:
+    district = create_region(SYSTEM, name="测试区", parent=None, level="district")
+    east = create_region(SYSTEM, name="东街街道", parent=district)
+    west = create_region(SYSTEM, name="西街街道", parent=district)
+    east_c = create_region(SYSTEM, name="东一社区", parent=east)
+    west_c = create_region(SYSTEM, name="西一社区", parent=west)
+    east_station = create_station(SYSTEM, region=east_c, name="东一站")
+    west_station = create_station(SYSTEM, region=west_c, name="西一站")
+    east_team = create_organization(SYSTEM, region=east, name="东街服务队")
+    west_team = create_organization(SYSTEM, region=west, name="西街服务队")
+    db.session.commit()
+    return SimpleNamespace(
+        district=district, east=east, west=west, east_c=east_c, west_c=west_c,
+        east_station=east_station, west_station=west_station,
+        east_team=east_team, west_team=west_team,
+    )
+
+
+def user(login: str, role: Role | None = None, scope_id: int = 0, name: str | None = None):
+    kwargs = {"phone": login} if login.isdigit() else {"username": login}
+    person = create_user(SYSTEM, name=name or login, password=PASSWORD, **kwargs)
+    if role is not None:
+        grant_role(SYSTEM, person, role, scope_id)
+    db.session.commit()
+    return person
+
+
+def people(p: SimpleNamespace) -> SimpleNamespace:
+    return SimpleNamespace(
+        root=user("root", Role.SUPERADMIN),
+        district_admin=user("district", Role.ADMIN, p.district.id),
+        east_admin=user("eastadmin", Role.ADMIN, p.east.id),
+        west_admin=user("westadmin", Role.ADMIN, p.west.id),
+        east_staff=user("eaststaff", Role.STATION_STAFF, p.east_station.id),
+        east_leader=user("eastleader", Role.TEAM_LEADER, p.east_team.id),
+        volunteer=user("13900000001", Role.VOLUNTEER, p.east_c.id, name="张三"),
+    )

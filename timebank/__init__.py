@@ -1,0 +1,132 @@
+"""Timebank: volunteer time bank and love supermarket. This module holds create_app() only."""
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config_name: str | None = None, overrides: dict | None = None) -> Flask:
+    from config import CONFIGS
+
+    config_name = config_name or os.environ.get("TIMEBANK_ENV", "development")
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        instance_path=os.environ.get("TIMEBANK_INSTANCE_PATH") or str(ROOT / "instance"),
+    )
+    app.config.from_mapping(CONFIGS[config_name].load())
+    if overrides:
+        app.config.update(overrides)
+    _development_defaults(app)
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_request_hooks(app)
+    register_commands(app)
+    return app
+
+
+def _development_defaults(app: Flask) -> None:
+    """A local SQLite file and per-instance random keys, so `make run` needs no setup."""
+    if all(app.config.get(k) for k in ("SQLALCHEMY_DATABASE_URI", "SECRET_KEY", "DATA_KEY")):
+        return
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = (
+            f"sqlite:///{Path(app.instance_path) / 'timebank.sqlite'}"
+        )
+    for key, make in (
+        ("SECRET_KEY", lambda: secrets.token_urlsafe(48)),
+        ("DATA_KEY", _new_fernet_key),
+    ):
+        if not app.config.get(key):
+            path = Path(app.instance_path) / key.lower()
+            if not path.exists():
+                path.write_text(make())
+                path.chmod(0o600)
+            app.config[key] = path.read_text().strip()
+
+
+def _new_fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+def register_extensions(app: Flask) -> None:
+    from timebank.auth.login import configure_login
+    from timebank.core.db import configure_sqlite
+    from timebank.extensions import api, babel, csrf, db, limiter, migrate
+    from timebank.main.i18n import select_locale, select_timezone
+
+    db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            if engine.dialect.name == "sqlite":
+                configure_sqlite(engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    limiter.init_app(app)
+    configure_login(app)
+    api.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from timebank.audit.views import bp as audit_views
+    from timebank.auth.api import blp as auth_api
+    from timebank.auth.views import bp as auth_views
+    from timebank.extensions import api, csrf
+    from timebank.main.api_docs import bp as api_docs
+    from timebank.main.views import bp as main_views
+    from timebank.organizations.api import blp as organizations_api
+    from timebank.organizations.views import bp as organizations_views
+    from timebank.regions.api import blp as regions_api
+    from timebank.regions.views import bp as regions_views
+    from timebank.stations.api import blp as stations_api
+    from timebank.stations.views import bp as stations_views
+
+    for blueprint in (
+        main_views,
+        auth_views,
+        regions_views,
+        stations_views,
+        organizations_views,
+        audit_views,
+        api_docs,
+    ):
+        app.register_blueprint(blueprint)
+    for blp in (auth_api, regions_api, stations_api, organizations_api):
+        api.register_blueprint(blp, url_prefix=f"/api/v1{blp.url_prefix or ''}")
+        # API CSRF is checked in auth.login: bearer calls are exempt, cookie calls are not.
+        csrf.exempt(blp)
+        app.extensions["timebank.api_blueprints"].add(blp.name)
+    if app.config["BENCH_ENDPOINTS"]:
+        from timebank.main.bench import bp as bench_views
+
+        app.register_blueprint(bench_views)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from timebank.core.errors import register_errorhandlers as register
+
+    register(app)
+
+
+def register_request_hooks(app: Flask) -> None:
+    from timebank.core.web import register_request_hooks as register
+    from timebank.main.i18n import register_template_helpers
+
+    register(app)
+    register_template_helpers(app)
+
+
+def register_commands(app: Flask) -> None:
+    from timebank.cli import register
+
+    register(app)

@@ -1,0 +1,67 @@
+"""Thin click commands that call services and commit once."""
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from timebank.extensions import db
+
+
+@click.command("create-admin")
+@click.option("--name", prompt=True, help="the person's name")
+@click.option("--username", default=None, help="login name (or give --phone)")
+@click.option("--phone", default=None, help="mainland mobile number (or give --username)")
+@click.password_option(help="at least 8 characters, not a common one")
+@click.option(
+    "--region-id",
+    type=int,
+    default=None,
+    help="administer this region; without it, a superadmin for everything",
+)
+@with_appcontext
+def create_admin(name, username, phone, password, region_id):
+    """Create an administrator account."""
+    from timebank.auth.models import Role
+    from timebank.auth.services import create_user, grant_role
+    from timebank.core.errors import DomainError
+    from timebank.core.security import SYSTEM
+
+    try:
+        user = create_user(None, name=name, password=password, phone=phone, username=username)
+        # The first grant has no actor above it: the console operator grants it.
+        if region_id is None:
+            grant_role(SYSTEM, user, Role.SUPERADMIN)
+        else:
+            grant_role(SYSTEM, user, Role.ADMIN, region_id)
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc.message)) from None
+    db.session.commit()
+    click.echo(f"Created administrator {user.name} ({user.login}).")
+
+
+@click.command("seed-demo")
+@click.option("--if-empty", is_flag=True, help="do nothing when the database has any region")
+@with_appcontext
+def seed_demo(if_empty):
+    """Load a believable demo district and print the demo logins."""
+    from timebank.demo import DEMO_LOGINS, has_data, seed
+
+    if not current_app.config["DEMO_ALLOWED"]:
+        raise click.ClickException("Demo data is refused in production.")
+    if has_data():
+        if not if_empty:
+            raise click.ClickException("The database already has data; demo not loaded.")
+        click.echo("Database already has data; demo not loaded again.")
+    else:
+        seed()
+        db.session.commit()
+        click.echo("Demo district loaded.")
+    click.echo(f"\nDemo logins (password for all: {DEMO_LOGINS['password']}):")
+    for login, who in DEMO_LOGINS["accounts"]:
+        click.echo(f"  {login:<14} {who}")
+
+
+def register(app) -> None:
+    app.cli.add_command(create_admin)
+    app.cli.add_command(seed_demo)

@@ -1,0 +1,1 @@
+"""Shared foundations: database base, errors, security, API base, web hooks."""

@@ -1,0 +1,28 @@
+"""Form helpers shared by every domain's pages."""
+
+from flask import flash
+from flask_wtf import FlaskForm
+
+from timebank.core.errors import DomainError
+
+
+class Form(FlaskForm):
+    """Base form; strips surrounding whitespace from every text field."""
+
+    class Meta:
+        def bind_field(self, form, unbound_field, options):
+            filters = unbound_field.kwargs.get("filters", [])
+            filters = [*filters, _strip]
+            return unbound_field.bind(form=form, filters=filters, **options)
+
+    def fail(self, exc: DomainError) -> None:
+        """Show a service's refusal beside the field it names, or at the top of the page."""
+        field = getattr(self, exc.field, None) if exc.field else None
+        if field is not None:
+            field.errors = [*field.errors, str(exc.message)]
+        else:
+            flash(str(exc.message), "error")
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value

@@ -1,0 +1,103 @@
+"""A believable demo district: streets, communities, stations, teams, staff and volunteers."""
+
+from timebank.auth.models import Role, User
+from timebank.auth.services import create_user, grant_role
+from timebank.core.security import SYSTEM
+from timebank.extensions import db
+from timebank.organizations.services import create_organization
+from timebank.regions.models import Region
+from timebank.regions.services import create_region
+from timebank.stations.services import create_station
+
+DEMO_PASSWORD = "Timebank-demo-2026"  # noqa: S105 - printed for demo use
+
+DISTRICT = ("鼓楼区", "350102")
+STREETS = {
+    "东街街道": ["三坊七巷社区", "光禄坊社区", "南营社区"],
+    "温泉街道": ["汤边社区", "五四北社区", "冶山社区"],
+}
+TEAMS = [
+    ("东街街道", "东街青年志愿服务队", "team"),
+    ("东街街道", "夕阳红助老服务队", "team"),
+    ("温泉街道", "温泉环保志愿队", "team"),
+    ("鼓楼区", "鼓楼区乐善社会工作服务中心", "social_org"),
+]
+VOLUNTEERS = [
+    ("13800000001", "张伟"),
+    ("13800000002", "王芳"),
+    ("13800000003", "李娜"),
+    ("13800000004", "刘洋"),
+    ("13800000005", "陈静"),
+    ("13800000006", "杨磊"),
+    ("13800000007", "赵敏"),
+    ("13800000008", "黄强"),
+    ("13800000009", "周婷"),
+    ("13800000010", "吴刚"),
+]
+
+DEMO_LOGINS = {
+    "password": DEMO_PASSWORD,
+    "accounts": [
+        ("admin", "superadmin / 超级管理员"),
+        ("district", "administrator of 鼓楼区 / 区管理员"),
+        ("dongjie", "administrator of 东街街道 / 街道管理员"),
+        ("wenquan", "administrator of 温泉街道 / 街道管理员"),
+        ("staff", "staff of 三坊七巷社区志愿服务站 / 站点工作人员"),
+        ("leader", "leader of 东街青年志愿服务队 / 队长"),
+        ("13800000001", "volunteer 张伟 / 志愿者"),
+    ],
+}
+
+
+def has_data() -> bool:
+    return db.session.scalar(db.select(Region.id).limit(1)) is not None
+
+
+def _user(login: str, name: str) -> User:
+    kwargs = {"phone": login} if login.isdigit() else {"username": login}
+    return create_user(None, name=name, password=DEMO_PASSWORD, **kwargs)
+
+
+def seed() -> None:
+    seeder = SYSTEM
+    district = create_region(
+        seeder, name=DISTRICT[0], parent=None, level="district", code=DISTRICT[1]
+    )
+    streets, communities, stations = {}, [], []
+    for street_name, community_names in STREETS.items():
+        street = create_region(seeder, name=street_name, parent=district)
+        streets[street_name] = street
+        for community_name in community_names:
+            community = create_region(seeder, name=community_name, parent=street)
+            communities.append(community)
+            stations.append(
+                create_station(
+                    seeder,
+                    region=community,
+                    name=f"{community_name}志愿服务站",
+                    address=f"{street_name}{community_name}党群服务中心一楼",
+                    phone="0591-8" + str(7000000 + community.id),
+                )
+            )
+    regions = {DISTRICT[0]: district, **streets}
+    teams = [
+        create_organization(
+            seeder,
+            region=regions[where],
+            name=name,
+            kind=kind,
+            description=f"{name}，服务社区居民。",
+        )
+        for where, name, kind in TEAMS
+    ]
+
+    grant_role(seeder, _user("admin", "系统管理员"), Role.SUPERADMIN)
+    grant_role(seeder, _user("district", "林晓红"), Role.ADMIN, district.id)
+    grant_role(seeder, _user("dongjie", "郑建国"), Role.ADMIN, streets["东街街道"].id)
+    grant_role(seeder, _user("wenquan", "许丽"), Role.ADMIN, streets["温泉街道"].id)
+    grant_role(seeder, _user("staff", "陈晓明"), Role.STATION_STAFF, stations[0].id)
+    grant_role(seeder, _user("leader", "黄志强"), Role.TEAM_LEADER, teams[0].id)
+    for index, (phone, name) in enumerate(VOLUNTEERS):
+        volunteer = _user(phone, name)
+        grant_role(seeder, volunteer, Role.VOLUNTEER, communities[index % len(communities)].id)
+    db.session.flush()

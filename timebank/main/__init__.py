@@ -1,0 +1,1 @@
+"""Home page, health check, language switch, API docs page."""

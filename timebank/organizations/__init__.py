@@ -1,0 +1,1 @@
+"""Volunteer teams and social organizations, with their members."""

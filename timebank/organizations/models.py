@@ -1,0 +1,74 @@
+"""Organization (team or social organization) in a region, and its memberships."""
+
+import enum
+from datetime import datetime
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from timebank.core.db import utcnow
+from timebank.extensions import db
+from timebank.regions.models import Region
+
+
+class OrganizationKind(enum.StrEnum):
+    TEAM = "team"
+    SOCIAL_ORG = "social_org"
+
+    @property
+    def label(self):
+        return {
+            OrganizationKind.TEAM: _l("Volunteer team"),
+            OrganizationKind.SOCIAL_ORG: _l("Social organization"),
+        }[self]
+
+
+class MemberRole(enum.StrEnum):
+    MEMBER = "member"
+    LEADER = "leader"
+
+
+class Organization(db.Model):
+    __tablename__ = "organization"
+    __table_args__ = (
+        UniqueConstraint("region_id", "name"),
+        CheckConstraint("kind IN ('team', 'social_org')", name="kind_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    region_id: Mapped[int] = mapped_column(ForeignKey("region.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16), default=OrganizationKind.TEAM)
+    description: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    region: Mapped[Region] = relationship()
+    memberships: Mapped[list["Membership"]] = relationship(
+        back_populates="organization", cascade="all, delete-orphan"
+    )
+
+    @property
+    def kind_enum(self) -> OrganizationKind:
+        return OrganizationKind(self.kind)
+
+    def __repr__(self) -> str:
+        return f"<Organization {self.id} {self.name}>"
+
+
+class Membership(db.Model):
+    __tablename__ = "membership"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "user_id"),
+        CheckConstraint("role IN ('member', 'leader')", name="role_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16), default=MemberRole.MEMBER)
+    joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    organization: Mapped[Organization] = relationship(back_populates="memberships")
+    user: Mapped["User"] = relationship()  # noqa: F821 - resolved by the registry

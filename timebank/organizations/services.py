@@ -1,0 +1,89 @@
+"""Registering organizations (teams) and keeping their details."""
+
+from flask_babel import gettext as _
+
+from timebank.audit.services import record
+from timebank.core.errors import Conflict, ValidationFailed
+from timebank.core.security import can_admin_region, can_lead_organization, ensure, in_admin_scope
+from timebank.extensions import db
+from timebank.organizations.models import Organization, OrganizationKind
+from timebank.regions.models import Region
+
+
+def _check(region: Region, name: str, kind: str, description: str, organization=None):
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed(_("Enter a name."), field="name")
+    if len(name) > 100:
+        raise ValidationFailed(_("The name is too long."), field="name")
+    try:
+        kind = OrganizationKind(kind or OrganizationKind.TEAM)
+    except ValueError:
+        raise ValidationFailed(_("Unknown organization kind."), field="kind") from None
+    if len(description or "") > 5000:
+        raise ValidationFailed(_("The description is too long."), field="description")
+    clash = db.select(Organization.id).where(
+        Organization.region_id == region.id, Organization.name == name
+    )
+    if organization is not None:
+        clash = clash.where(Organization.id != organization.id)
+    if db.session.scalar(clash):
+        raise Conflict(_("An organization with this name already exists here."), field="name")
+    return name, kind, (description or "").strip()
+
+
+def create_organization(
+    actor, *, region: Region, name: str, kind: str = "team", description: str = ""
+) -> Organization:
+    ensure(actor is None or can_admin_region(actor, region))
+    name, kind, description = _check(region, name, kind, description)
+    organization = Organization(region=region, name=name, kind=kind, description=description)
+    db.session.add(organization)
+    db.session.flush()
+    record(actor, "organization.create", organization, region=region, name=name)
+    return organization
+
+
+def update_organization(
+    actor, organization: Organization, *, name=None, kind=None, description=None, active=None
+) -> Organization:
+    ensure(can_lead_organization(actor, organization))
+    name, kind, description = _check(
+        organization.region,
+        organization.name if name is None else name,
+        organization.kind if kind is None else kind,
+        organization.description if description is None else description,
+        organization=organization,
+    )
+    changes = {}
+    new_active = organization.active if active is None else active
+    if new_active != organization.active:
+        # Only administrators open or close an organization, not its own leader.
+        ensure(can_admin_region(actor, organization.region))
+    for attr, value in (
+        ("name", name),
+        ("kind", kind),
+        ("description", description),
+        ("active", new_active),
+    ):
+        if getattr(organization, attr) != value:
+            changes[attr] = value
+            setattr(organization, attr, value)
+    if changes:
+        record(
+            actor,
+            "organization.update",
+            organization,
+            region=organization.region,
+            **{k: v for k, v in changes.items() if k != "description"},
+        )
+    return organization
+
+
+def organizations_in_scope(actor):
+    return (
+        db.select(Organization)
+        .join(Organization.region)
+        .where(in_admin_scope(actor, Region.path))
+        .order_by(Region.path, Organization.name)
+    )

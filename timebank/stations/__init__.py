@@ -1,0 +1,1 @@
+"""Community volunteer stations (社区志愿服务站)."""

@@ -76,24 +76,35 @@ def app(make_app):
         db.engine.dispose()
 
 
+def _scope():
+    """One session per app context, as Flask-SQLAlchemy does; the test body gets its own."""
+    from flask import has_app_context
+    from flask_sqlalchemy.session import _app_ctx_id
+
+    return _app_ctx_id() if has_app_context() else "test-body"
+
+
 @contextlib.contextmanager
 def rollback_session(app):
     """Bind db.session to one outer transaction; commits become savepoints, undone at the end."""
-    from flask_sqlalchemy.session import _app_ctx_id
-
+    # No app context stays pushed: each request must get its own, with its own `g`
+    # and its own session, as in production. Every session shares the one connection.
     with app.app_context():
         connection = db.engine.connect()
-        outer = connection.begin()
-        factory = orm.sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
-        previous = db.session
-        db.session = orm.scoped_session(factory, scopefunc=_app_ctx_id)
-        try:
-            yield db.session
-        finally:
-            db.session.remove()
-            db.session = previous
-            outer.rollback()
-            connection.close()
+    outer = connection.begin()
+    # Objects made by fixtures keep their loaded values after their context has gone.
+    factory = orm.sessionmaker(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    previous = db.session
+    db.session = orm.scoped_session(factory, scopefunc=_scope)
+    try:
+        yield db.session
+    finally:
+        db.session.remove()
+        db.session = previous
+        outer.rollback()
+        connection.close()
 
 
 @pytest.fixture
@@ -116,7 +127,11 @@ def client(app, db_session):
 
 @pytest.fixture
 def other_app(app, make_app):
-    """A second app with its own settings (CSRF on, limits on...) on the same database."""
+    """A second app with its own settings (CSRF on, limits on...) on the same database.
+
+    Not to be combined with db_session, places or people: on SQLite the two outer
+    transactions would wait on each other. Use populate(app) inside instead.
+    """
     made = []
 
     @contextlib.contextmanager
@@ -130,6 +145,13 @@ def other_app(app, make_app):
     for other in made:
         with other.app_context():
             db.engine.dispose()
+
+
+def populate(app):
+    """Places and people on this app's database (for apps made with other_app)."""
+    with app.test_request_context():
+        places = factories.places()
+        return places, factories.people(places)
 
 
 @pytest.fixture

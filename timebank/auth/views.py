@@ -91,7 +91,7 @@ def account():
         else:
             db.session.commit()
             # The version bump signed this session out too; sign it back in.
-            login_user(current_user)
+            login_user(current_user._get_current_object())
             flash(_("Your password has been changed. Other devices are signed out."), "success")
             return redirect(url_for("auth.account"))
     return render_template("auth/account.html", form=form, sign_out_form=EmptyForm(prefix="all"))

@@ -3,7 +3,7 @@
 from flask import flash
 from flask_wtf import FlaskForm
 
-from timebank.core.errors import DomainError
+from timebank.core.errors import DomainError, PermissionDenied
 
 
 class Form(FlaskForm):
@@ -16,7 +16,12 @@ class Form(FlaskForm):
             return unbound_field.bind(form=form, filters=filters, **options)
 
     def fail(self, exc: DomainError) -> None:
-        """Show a service's refusal beside the field it names, or at the top of the page."""
+        """Show a service's refusal beside the field it names, or at the top of the page.
+
+        A permission refusal is not a form mistake: it answers with the 403 page.
+        """
+        if isinstance(exc, PermissionDenied):
+            raise exc
         field = getattr(self, exc.field, None) if exc.field else None
         if field is not None:
             field.errors = [*field.errors, str(exc.message)]

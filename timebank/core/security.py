@@ -2,7 +2,7 @@
 
 from functools import wraps
 
-from flask import abort
+from flask import abort, current_app
 from flask_login import current_user
 from sqlalchemy import false, or_, true
 
@@ -84,7 +84,8 @@ def requires(*roles: Role):
         @wraps(view)
         def wrapped(*args, **kwargs):
             if not current_user.is_authenticated:
-                abort(401)
+                # Pages redirect to sign-in with ?next=; the API answers 401.
+                return current_app.login_manager.unauthorized()
             if roles and not current_user.has_role(*roles):
                 abort(403)
             return view(*args, **kwargs)

@@ -80,6 +80,9 @@ class Config:
     OPENAPI_JSON_PATH = "openapi.json"
 
     LOG_LEVEL = "INFO"
+    # Number of reverse proxies in front of the app whose X-Forwarded-* headers to trust.
+    # 0 trusts none: the client address is the socket's (right when nothing is in front).
+    PROXY_COUNT = 0
     # Expose /_bench/bare, the no-work endpoint benchmarks compare against.
     BENCH_ENDPOINTS = False
     DEMO_ALLOWED = True

@@ -1,5 +1,6 @@
 """Signing in and out: generic errors, session renewal, timeouts, CSRF, throttling, passwords."""
 
+import os
 import time
 
 import pytest
@@ -7,6 +8,7 @@ from flask import session
 
 from tests import factories
 from tests.conftest import login, populate
+from timebank import create_app
 from timebank.auth.models import User
 from timebank.auth.services import change_password, create_user
 from timebank.core.errors import ValidationFailed
@@ -206,3 +208,25 @@ def test_session_cookie_keeps_the_language_across_sign_in(client, people):
     with client.session_transaction() as s:
         assert s["lang"] == "en"
     assert session is not None
+
+
+@pytest.mark.skipif(not os.environ.get("TIMEBANK_TEST_REDIS_URL"),
+                    reason="set TIMEBANK_TEST_REDIS_URL to test limits shared through Redis")
+def test_login_limits_hold_across_workers_through_redis(other_app):
+    """Two app instances (two gunicorn workers) count attempts in one Redis store."""
+    import redis
+
+    url = os.environ["TIMEBANK_TEST_REDIS_URL"]
+    redis.Redis.from_url(url).flushdb()
+    settings = {"RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": url,
+                "LOGIN_LIMIT_PER_ACCOUNT": "3 per minute"}
+    with other_app(**settings) as worker_a:
+        populate(worker_a)
+        worker_b = create_app("testing", {**settings, "SQLALCHEMY_DATABASE_URI":
+                                          worker_a.config["SQLALCHEMY_DATABASE_URI"]})
+        a, b = worker_a.test_client(), worker_b.test_client()
+        assert login(a, "district", password="wrong-pass").status_code == 200
+        assert login(b, "district", password="wrong-pass").status_code == 200
+        assert login(a, "district", password="wrong-pass").status_code == 200
+        assert login(b, "district").status_code == 429
+    redis.Redis.from_url(url).flushdb()

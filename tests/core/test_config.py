@@ -58,3 +58,24 @@ def test_environment_overrides_any_setting_with_its_type(monkeypatch):
     assert settings["RATELIMIT_ENABLED"] is False
     assert settings["SESSION_IDLE_TIMEOUT"].total_seconds() == 600
     assert settings["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@h/db"
+
+
+def test_client_address_comes_from_the_trusted_proxy_only(make_app):
+    app = make_app(PROXY_COUNT=1)
+    seen = {}
+
+    @app.get("/_test/addr")
+    def addr():
+        from flask import request
+
+        seen["addr"] = request.remote_addr
+        return ""
+
+    app.test_client().get("/_test/addr", headers={"X-Forwarded-For": "203.0.113.9"},
+                          environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert seen["addr"] == "203.0.113.9"
+    plain = make_app()
+    plain.add_url_rule("/_test/addr", view_func=addr)
+    plain.test_client().get("/_test/addr", headers={"X-Forwarded-For": "203.0.113.9"},
+                            environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert seen["addr"] == "127.0.0.1"

@@ -78,6 +78,11 @@ class Config:
     OPENAPI_VERSION = "3.0.3"
     OPENAPI_URL_PREFIX = "/api/v1"
     OPENAPI_JSON_PATH = "openapi.json"
+    # Every operation takes a bearer token (or the session cookie) unless it says otherwise.
+    API_SPEC_OPTIONS = {
+        "security": [{"bearerAuth": []}],
+        "info": {"description": "Timebank: volunteer time bank and love supermarket."},
+    }
 
     LOG_LEVEL = "INFO"
     # Number of reverse proxies in front of the app whose X-Forwarded-* headers to trust.

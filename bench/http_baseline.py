@@ -48,6 +48,7 @@ DEMO_LOGIN = {"login": "district", "password": "Timebank-demo-2026", "name": "ht
 
 READY_TIMEOUT_S = 60.0
 WARMUP_S = 1
+WRK_THREADS = 2
 HTTP_TIMEOUT_S = 10.0
 # Lines in gunicorn's output that mean the app misbehaved during the run.
 LOG_PROBLEM = re.compile(r"Traceback|\[ERROR\]|\[CRITICAL\]|\"level\": \"(ERROR|CRITICAL)\"")
@@ -250,7 +251,9 @@ def run_wrk(
 ) -> WrkResult:
     """One bounded wrk run against a 127.0.0.1 URL."""
     assert url.startswith(f"http://{HOST}:"), url
-    cmd = ["wrk", "--latency", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "5s"]
+    threads = min(WRK_THREADS, connections)  # wrk refuses fewer connections than threads
+    cmd = ["wrk", "--latency", f"-t{threads}", f"-c{connections}", f"-d{duration}s"]
+    cmd += ["--timeout", "5s"]
     if token:
         cmd += ["-H", f"Authorization: Bearer {token}"]
     cmd.append(url)
@@ -350,7 +353,10 @@ def prepare_database(env: dict[str, str]) -> None:
             [flask, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
         )
         if proc.returncode != 0:
-            raise BenchError(f"flask {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+            lines = (proc.stderr or proc.stdout).strip().splitlines() or ["(no output)"]
+            raise BenchError(
+                f"flask {' '.join(args)} failed: {lines[-1]}\n{proc.stdout}\n{proc.stderr}"
+            )
 
 
 class Gunicorn:
@@ -658,12 +664,13 @@ machine first).
 
 
 def doc_section(runs: list[BackendRun], facts: dict[str, str], args: argparse.Namespace) -> str:
+    threads = min(WRK_THREADS, args.connections)
     lines = [
         DOC_START,
         "## HTTP baseline",
         "",
         f"Measured {facts['date']} with `bench/http_baseline.py`: gunicorn "
-        f"{args.workers} sync workers, wrk `--latency -t2 -c{args.connections} "
+        f"{args.workers} sync workers, wrk `--latency -t{threads} -c{args.connections} "
         f"-d{args.duration}s` after a {WARMUP_S}s warm-up per endpoint; bearer "
         "endpoints use a demo administrator's API token. *other CPU %* is the share of "
         "the machine's CPU that processes other than gunicorn and wrk used meanwhile; "
@@ -777,7 +784,7 @@ def main(argv: list[str] | None = None) -> int:
             "connections": args.connections,
             "duration_s": args.duration,
             "warmup_s": WARMUP_S,
-            "wrk_threads": 2,
+            "wrk_threads": min(WRK_THREADS, args.connections),
         },
         "backends": {run.backend: asdict(run) for run in runs},
     }

@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from flask_migrate import upgrade
 from sqlalchemy import orm
 
+from tests import factories
 from timebank import ROOT, create_app
 from timebank.extensions import db
-from tests import factories
 
 TEST_DATABASE_URL = os.environ.get("TIMEBANK_TEST_DATABASE_URL", "")
 

@@ -25,9 +25,15 @@ def places() -> SimpleNamespace:
     west_team = create_organization(SYSTEM, region=west, name="西街服务队")
     db.session.commit()
     return SimpleNamespace(
-        district=district, east=east, west=west, east_c=east_c, west_c=west_c,
-        east_station=east_station, west_station=west_station,
-        east_team=east_team, west_team=west_team,
+        district=district,
+        east=east,
+        west=west,
+        east_c=east_c,
+        west_c=west_c,
+        east_station=east_station,
+        west_station=west_station,
+        east_team=east_team,
+        west_team=west_team,
     )
 
 

@@ -29,7 +29,8 @@ def upgrade():
     sa.CheckConstraint("level IN ('city', 'district', 'street', 'community')", name=op.f('ck_region_level_known')),
     sa.ForeignKeyConstraint(['parent_id'], ['region.id'], name=op.f('fk_region_parent_id_region')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_region')),
-    sa.UniqueConstraint('code', name=op.f('uq_region_code'))
+    sa.UniqueConstraint('code', name=op.f('uq_region_code')),
+    sa.UniqueConstraint('parent_id', 'name', name=op.f('uq_region_parent_id_name'))
     )
     with op.batch_alter_table('region', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_region_parent_id'), ['parent_id'], unique=False)

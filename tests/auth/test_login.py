@@ -25,8 +25,9 @@ def test_sign_in_by_username_or_phone(client, people):
 
 @pytest.mark.parametrize("who, password", [("district", "wrong-password"), ("nobody", "x" * 10)])
 def test_wrong_login_and_unknown_user_get_the_same_message(client, people, who, password):
-    response = client.post("/login", data={"login": who, "password": password},
-                           headers={"Accept-Language": "en"})
+    response = client.post(
+        "/login", data={"login": who, "password": password}, headers={"Accept-Language": "en"}
+    )
     assert response.status_code == 200
     assert b"Wrong login or password." in response.data
     assert b"unknown" not in response.data.lower()
@@ -35,8 +36,11 @@ def test_wrong_login_and_unknown_user_get_the_same_message(client, people, who, 
 def test_inactive_account_cannot_sign_in(client, people, db_session):
     db_session.get(User, people.east_staff.id).active = False
     db_session.commit()
-    response = client.post("/login", data={"login": "eaststaff", "password": factories.PASSWORD},
-                           headers={"Accept-Language": "en"})
+    response = client.post(
+        "/login",
+        data={"login": "eaststaff", "password": factories.PASSWORD},
+        headers={"Accept-Language": "en"},
+    )
     assert b"Wrong login or password." in response.data
 
 
@@ -80,18 +84,23 @@ def test_password_change_signs_out_other_sessions(app, people, db_session):
     first, second = app.test_client(), app.test_client()
     login(first, "district")
     login(second, "district")
-    response = first.post("/account", data={
-        "current_password": factories.PASSWORD,
-        "new_password": "Another-Strong-77", "confirm": "Another-Strong-77",
-    })
+    response = first.post(
+        "/account",
+        data={
+            "current_password": factories.PASSWORD,
+            "new_password": "Another-Strong-77",
+            "confirm": "Another-Strong-77",
+        },
+    )
     assert response.status_code == 302
     assert first.get("/admin/stations/").status_code == 200
     assert second.get("/admin/stations/").status_code == 302
 
 
 def test_remember_me_is_off_by_default(client, people):
-    client.post("/login", data={"login": "district", "password": factories.PASSWORD,
-                                "remember": "y"})
+    client.post(
+        "/login", data={"login": "district", "password": factories.PASSWORD, "remember": "y"}
+    )
     assert client.get_cookie("remember_token") is None
 
 
@@ -112,14 +121,23 @@ def test_form_without_csrf_token_is_refused(other_app):
     with other_app(WTF_CSRF_ENABLED=True) as app:
         populate(app)
         client = app.test_client()
-        response = client.post("/login", data={"login": "district", "password": factories.PASSWORD},
-                               headers={"Accept-Language": "en"})
+        response = client.post(
+            "/login",
+            data={"login": "district", "password": factories.PASSWORD},
+            headers={"Accept-Language": "en"},
+        )
         assert response.status_code == 400
         assert b"security token" in response.data
         page = client.get("/login")
         token = page.data.split(b'name="csrf_token" type="hidden" value="')[1].split(b'"')[0]
-        response = client.post("/login", data={"login": "district", "csrf_token": token.decode(),
-                                               "password": factories.PASSWORD})
+        response = client.post(
+            "/login",
+            data={
+                "login": "district",
+                "csrf_token": token.decode(),
+                "password": factories.PASSWORD,
+            },
+        )
         assert response.status_code == 302
 
 
@@ -129,8 +147,14 @@ def test_api_call_with_session_cookie_needs_csrf_but_bearer_does_not(other_app):
         client = app.test_client()
         page = client.get("/login")
         token = page.data.split(b'name="csrf_token" type="hidden" value="')[1].split(b'"')[0]
-        client.post("/login", data={"login": "eastadmin", "csrf_token": token.decode(),
-                                    "password": factories.PASSWORD})
+        client.post(
+            "/login",
+            data={
+                "login": "eastadmin",
+                "csrf_token": token.decode(),
+                "password": factories.PASSWORD,
+            },
+        )
         body = {"region_id": places.east_c.id, "name": "新站"}
         response = client.post("/api/v1/stations", json=body)
         assert response.status_code == 400
@@ -138,15 +162,20 @@ def test_api_call_with_session_cookie_needs_csrf_but_bearer_does_not(other_app):
         # The session was renewed at sign-in: pages carry the new token for scripts.
         home = client.get("/").data
         fresh = home.split(b'<meta name="csrf-token" content="')[1].split(b'"')[0]
-        response = client.post("/api/v1/stations", json=body,
-                               headers={"X-CSRFToken": fresh.decode()})
+        response = client.post(
+            "/api/v1/stations", json=body, headers={"X-CSRFToken": fresh.decode()}
+        )
         assert response.status_code == 201
         api = app.test_client()
-        issued = api.post("/api/v1/auth/tokens", json={"login": "eastadmin",
-                                                      "password": factories.PASSWORD})
+        issued = api.post(
+            "/api/v1/auth/tokens", json={"login": "eastadmin", "password": factories.PASSWORD}
+        )
         assert issued.status_code == 201
-        response = api.post("/api/v1/stations", json={**body, "name": "另一站"},
-                            headers={"Authorization": f"Bearer {issued.json['token']}"})
+        response = api.post(
+            "/api/v1/stations",
+            json={**body, "name": "另一站"},
+            headers={"Authorization": f"Bearer {issued.json['token']}"},
+        )
         assert response.status_code == 201
 
 
@@ -162,9 +191,11 @@ def test_login_throttled_per_account(other_app):
         for _ in range(3):
             assert login(client, "district", password="wrong-pass").status_code == 200
         # Even the right password is refused now, and the page says why.
-        response = client.post("/login", data={"login": "district",
-                                               "password": factories.PASSWORD},
-                               headers={"Accept-Language": "en"})
+        response = client.post(
+            "/login",
+            data={"login": "district", "password": factories.PASSWORD},
+            headers={"Accept-Language": "en"},
+        )
         assert response.status_code == 429
         assert b"Too many attempts" in response.data
         # Another account from the same address is not affected by this account's limit.
@@ -187,8 +218,9 @@ def test_api_token_endpoint_is_throttled_too(other_app):
         for _ in range(2):
             bad = client.post("/api/v1/auth/tokens", json={"login": "district", "password": "x"})
             assert bad.status_code == 401
-        response = client.post("/api/v1/auth/tokens",
-                               json={"login": "district", "password": factories.PASSWORD})
+        response = client.post(
+            "/api/v1/auth/tokens", json={"login": "district", "password": factories.PASSWORD}
+        )
         assert response.status_code == 429
         assert response.json["error"]["code"] == "rate_limited"
 
@@ -210,20 +242,27 @@ def test_session_cookie_keeps_the_language_across_sign_in(client, people):
     assert session is not None
 
 
-@pytest.mark.skipif(not os.environ.get("TIMEBANK_TEST_REDIS_URL"),
-                    reason="set TIMEBANK_TEST_REDIS_URL to test limits shared through Redis")
+@pytest.mark.skipif(
+    not os.environ.get("TIMEBANK_TEST_REDIS_URL"),
+    reason="set TIMEBANK_TEST_REDIS_URL to test limits shared through Redis",
+)
 def test_login_limits_hold_across_workers_through_redis(other_app):
     """Two app instances (two gunicorn workers) count attempts in one Redis store."""
     import redis
 
     url = os.environ["TIMEBANK_TEST_REDIS_URL"]
     redis.Redis.from_url(url).flushdb()
-    settings = {"RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": url,
-                "LOGIN_LIMIT_PER_ACCOUNT": "3 per minute"}
+    settings = {
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_STORAGE_URI": url,
+        "LOGIN_LIMIT_PER_ACCOUNT": "3 per minute",
+    }
     with other_app(**settings) as worker_a:
         populate(worker_a)
-        worker_b = create_app("testing", {**settings, "SQLALCHEMY_DATABASE_URI":
-                                          worker_a.config["SQLALCHEMY_DATABASE_URI"]})
+        worker_b = create_app(
+            "testing",
+            {**settings, "SQLALCHEMY_DATABASE_URI": worker_a.config["SQLALCHEMY_DATABASE_URI"]},
+        )
         a, b = worker_a.test_client(), worker_b.test_client()
         assert login(a, "district", password="wrong-pass").status_code == 200
         assert login(b, "district", password="wrong-pass").status_code == 200

@@ -38,8 +38,10 @@ def test_revoked_token_is_refused(client, people):
     token = token_for(client, "eastadmin")
     listed = client.get("/api/v1/auth/tokens", headers=bearer(token)).json
     assert len(listed) == 1 and listed[0]["revoked_at"] is None
-    assert client.delete(f"/api/v1/auth/tokens/{listed[0]['id']}",
-                         headers=bearer(token)).status_code == 204
+    assert (
+        client.delete(f"/api/v1/auth/tokens/{listed[0]['id']}", headers=bearer(token)).status_code
+        == 204
+    )
     assert client.get("/api/v1/me", headers=bearer(token)).status_code == 401
 
 

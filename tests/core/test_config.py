@@ -71,11 +71,63 @@ def test_client_address_comes_from_the_trusted_proxy_only(make_app):
         seen["addr"] = request.remote_addr
         return ""
 
-    app.test_client().get("/_test/addr", headers={"X-Forwarded-For": "203.0.113.9"},
-                          environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    app.test_client().get(
+        "/_test/addr",
+        headers={"X-Forwarded-For": "203.0.113.9"},
+        environ_base={"REMOTE_ADDR": "127.0.0.1"},
+    )
     assert seen["addr"] == "203.0.113.9"
     plain = make_app()
     plain.add_url_rule("/_test/addr", view_func=addr)
-    plain.test_client().get("/_test/addr", headers={"X-Forwarded-For": "203.0.113.9"},
-                            environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    plain.test_client().get(
+        "/_test/addr",
+        headers={"X-Forwarded-For": "203.0.113.9"},
+        environ_base={"REMOTE_ADDR": "127.0.0.1"},
+    )
     assert seen["addr"] == "127.0.0.1"
+
+
+def test_seed_demo_and_create_admin_commands(make_app, tmp_path):
+    """The CLI runs outside any request: messages and services must work there too."""
+    from flask_migrate import upgrade
+
+    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'cli.sqlite'}")
+    with app.app_context():
+        upgrade()
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["seed-demo", "--if-empty"])
+    assert result.exit_code == 0, result.output
+    assert "district" in result.output and "Timebank-demo-2026" in result.output
+    again = runner.invoke(args=["seed-demo", "--if-empty"])
+    assert again.exit_code == 0 and "not loaded again" in again.output
+    refused = runner.invoke(args=["seed-demo"])
+    assert refused.exit_code != 0
+    made = runner.invoke(
+        args=[
+            "create-admin",
+            "--name",
+            "运维",
+            "--username",
+            "ops",
+            "--password",
+            "Strong-Admin-Pass-1",
+        ]
+    )
+    assert made.exit_code == 0, made.output
+    weak = runner.invoke(
+        args=["create-admin", "--name", "x", "--username", "ops2", "--password", "password"]
+    )
+    # The console speaks the default language, Chinese.
+    assert weak.exit_code != 0 and "过于常见" in weak.output
+    duplicate = runner.invoke(
+        args=[
+            "create-admin",
+            "--name",
+            "y",
+            "--username",
+            "ops",
+            "--password",
+            "Strong-Admin-Pass-1",
+        ]
+    )
+    assert duplicate.exit_code != 0 and "已被占用" in duplicate.output

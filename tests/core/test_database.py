@@ -44,8 +44,11 @@ def _writer(url: str, instance: str, worker: int, queue) -> None:
         for i in range(WRITES_PER_PROCESS):
             try:
                 db.session.scalar(db.select(db.func.count(AuditEvent.id)))
-                db.session.add(AuditEvent(action="test.write", object_type="t", object_id=i,
-                                          detail={"worker": worker}))
+                db.session.add(
+                    AuditEvent(
+                        action="test.write", object_type="t", object_id=i, detail={"worker": worker}
+                    )
+                )
                 db.session.commit()
             except Exception as exc:  # report every failure to the parent
                 db.session.rollback()
@@ -65,9 +68,7 @@ def test_four_processes_writing_one_sqlite_file_never_see_database_is_locked(tmp
         db.engine.dispose()
     spawn = multiprocessing.get_context("spawn")
     queue = spawn.Queue()
-    workers = [
-        spawn.Process(target=_writer, args=(url, str(tmp_path), n, queue)) for n in range(4)
-    ]
+    workers = [spawn.Process(target=_writer, args=(url, str(tmp_path), n, queue)) for n in range(4)]
     for worker in workers:
         worker.start()
     errors = [e for _ in workers for e in queue.get(timeout=120)]

@@ -85,12 +85,14 @@ def test_every_api_error_has_the_one_shape(client, people, places):
     _assert_error_shape(response, 422, "validation_error")
     assert set(response.json["error"]["fields"]) == {"name", "region_id"}
     response = client.post(
-        "/api/v1/stations", headers=bearer(token),
+        "/api/v1/stations",
+        headers=bearer(token),
         json={"region_id": places.west_c.id, "name": "越界站"},
     )
     _assert_error_shape(response, 403, "forbidden")
     response = client.post(
-        "/api/v1/stations", headers=bearer(token),
+        "/api/v1/stations",
+        headers=bearer(token),
         json={"region_id": places.east_c.id, "name": "东一站"},
     )
     _assert_error_shape(response, 409, "conflict")
@@ -120,8 +122,13 @@ def test_error_pages_are_html_for_people(client):
 def test_openapi_document_describes_the_api(client):
     spec = client.get("/api/v1/openapi.json").json
     assert spec["info"]["title"] == "Timebank API"
-    for path in ("/api/v1/auth/tokens", "/api/v1/me", "/api/v1/regions", "/api/v1/stations",
-                 "/api/v1/organizations"):
+    for path in (
+        "/api/v1/auth/tokens",
+        "/api/v1/me",
+        "/api/v1/regions",
+        "/api/v1/stations",
+        "/api/v1/organizations",
+    ):
         assert path in spec["paths"], path
     assert "Error" in spec["components"]["schemas"]
 

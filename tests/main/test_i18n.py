@@ -43,8 +43,15 @@ def test_admin_pages_render_in_both_languages(client, people):
     login(client, "district")
     for lang, words in (("zh", ["站点", "审计日志"]), ("en", ["Stations", "Audit log"])):
         client.post("/language", data={"lang": lang, "next": "/"})
-        for url in ("/admin/stations/", "/admin/regions/", "/admin/organizations/",
-                    "/admin/users", "/admin/audit/", "/account", "/account/tokens"):
+        for url in (
+            "/admin/stations/",
+            "/admin/regions/",
+            "/admin/organizations/",
+            "/admin/users",
+            "/admin/audit/",
+            "/account",
+            "/account/tokens",
+        ):
             response = client.get(url)
             assert response.status_code == 200, url
             page = response.data.decode()

@@ -7,10 +7,14 @@ from timebank.extensions import db
 
 def test_changes_are_audited_with_actor_and_address(client, people, places):
     login(client, "eastadmin")
-    client.post("/admin/stations/new", data={"name": "审计站", "region_id": places.east_c.id},
-                environ_base={"REMOTE_ADDR": "10.1.2.3"})
-    event = db.session.scalar(db.select(AuditEvent).filter_by(action="station.create")
-                              .order_by(AuditEvent.id.desc()))
+    client.post(
+        "/admin/stations/new",
+        data={"name": "审计站", "region_id": places.east_c.id},
+        environ_base={"REMOTE_ADDR": "10.1.2.3"},
+    )
+    event = db.session.scalar(
+        db.select(AuditEvent).filter_by(action="station.create").order_by(AuditEvent.id.desc())
+    )
     assert event.actor_id == people.east_admin.id
     assert event.ip == "10.1.2.3"
     assert event.request_id

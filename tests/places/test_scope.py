@@ -38,8 +38,10 @@ def test_street_admin_sees_only_their_streets_stations(client, people, places):
     assert "东一站" in page and "西一站" not in page
     # Another street's station is not even acknowledged.
     assert client.get(f"/admin/stations/{places.west_station.id}/edit").status_code == 404
-    response = client.post(f"/admin/stations/{places.west_station.id}/edit",
-                           data={"name": "改名", "region_id": places.west_c.id})
+    response = client.post(
+        f"/admin/stations/{places.west_station.id}/edit",
+        data={"name": "改名", "region_id": places.west_c.id},
+    )
     assert response.status_code == 404
 
 
@@ -47,26 +49,54 @@ def test_street_admin_cannot_choose_another_streets_community(client, people, pl
     login(client, "eastadmin")
     form = client.get("/admin/stations/new").data.decode()
     assert "东一社区" in form and "西一社区" not in form
-    response = client.post("/admin/stations/new", data={
-        "name": "偷建站", "region_id": places.west_c.id,
-    })
+    response = client.post(
+        "/admin/stations/new",
+        data={
+            "name": "偷建站",
+            "region_id": places.west_c.id,
+        },
+    )
     assert response.status_code == 403
     assert db.session.scalar(db.select(Station).filter_by(name="偷建站")) is None
 
 
 def test_api_scope_for_regions_stations_and_organizations(client, people, places):
     token = token_for(client, "eastadmin")
-    assert client.post("/api/v1/regions", headers=bearer(token),
-                       json={"parent_id": places.west.id, "name": "西二社区"}).status_code == 403
-    made = client.post("/api/v1/regions", headers=bearer(token),
-                       json={"parent_id": places.east.id, "name": "东二社区"})
+    assert (
+        client.post(
+            "/api/v1/regions",
+            headers=bearer(token),
+            json={"parent_id": places.west.id, "name": "西二社区"},
+        ).status_code
+        == 403
+    )
+    made = client.post(
+        "/api/v1/regions",
+        headers=bearer(token),
+        json={"parent_id": places.east.id, "name": "东二社区"},
+    )
     assert made.status_code == 201 and made.json["level"] == "community"
-    assert client.patch(f"/api/v1/stations/{places.west_station.id}", headers=bearer(token),
-                        json={"name": "改名"}).status_code == 403
-    assert client.patch(f"/api/v1/organizations/{places.west_team.id}", headers=bearer(token),
-                        json={"name": "改名"}).status_code == 403
-    ok = client.patch(f"/api/v1/organizations/{places.east_team.id}", headers=bearer(token),
-                      json={"description": "新介绍"})
+    assert (
+        client.patch(
+            f"/api/v1/stations/{places.west_station.id}",
+            headers=bearer(token),
+            json={"name": "改名"},
+        ).status_code
+        == 403
+    )
+    assert (
+        client.patch(
+            f"/api/v1/organizations/{places.west_team.id}",
+            headers=bearer(token),
+            json={"name": "改名"},
+        ).status_code
+        == 403
+    )
+    ok = client.patch(
+        f"/api/v1/organizations/{places.east_team.id}",
+        headers=bearer(token),
+        json={"description": "新介绍"},
+    )
     assert ok.status_code == 200 and ok.json["description"] == "新介绍"
 
 
@@ -106,15 +136,20 @@ def test_street_admin_grants_staff_roles_only_in_their_street(ctx, places, peopl
 def test_grant_and_revoke_through_the_pages(client, people, places):
     login(client, "eastadmin")
     url = f"/admin/users/{people.volunteer.id}"
-    response = client.post(url, data={"role": "station_staff",
-                                      "scope": f"station:{places.east_station.id}"})
+    response = client.post(
+        url, data={"role": "station_staff", "scope": f"station:{places.east_station.id}"}
+    )
     assert response.status_code == 302
-    grant = db.session.scalar(db.select(RoleGrant).filter_by(
-        user_id=people.volunteer.id, role="station_staff"))
+    grant = db.session.scalar(
+        db.select(RoleGrant).filter_by(user_id=people.volunteer.id, role="station_staff")
+    )
     assert grant is not None
     # A role given on the wrong kind of place is refused beside the field.
-    page = client.post(url, data={"role": "station_staff", "scope": f"region:{places.east.id}"},
-                       headers={"Accept-Language": "en"})
+    page = client.post(
+        url,
+        data={"role": "station_staff", "scope": f"region:{places.east.id}"},
+        headers={"Accept-Language": "en"},
+    )
     assert page.status_code == 200 and b"is granted on a station" in page.data
     assert client.post(f"/admin/grants/{grant.id}/revoke").status_code == 302
     assert db.session.scalar(db.select(RoleGrant.id).filter_by(id=grant.id)) is None
@@ -129,10 +164,16 @@ def test_admin_cannot_open_people_outside_their_scope(client, people, places):
 
 def test_admin_creates_a_staff_account_with_a_role(client, people, places):
     login(client, "eastadmin")
-    response = client.post("/admin/users/new", data={
-        "name": "新员工", "phone": "13912345678", "password": "Station-Staff-2026",
-        "role": "station_staff", "scope": f"station:{places.east_station.id}",
-    })
+    response = client.post(
+        "/admin/users/new",
+        data={
+            "name": "新员工",
+            "phone": "13912345678",
+            "password": "Station-Staff-2026",
+            "role": "station_staff",
+            "scope": f"station:{places.east_station.id}",
+        },
+    )
     assert response.status_code == 302
     user = db.session.scalar(db.select(User).filter_by(phone="13912345678"))
     assert [g.role for g in user.grants] == ["station_staff"]
@@ -140,10 +181,17 @@ def test_admin_creates_a_staff_account_with_a_role(client, people, places):
 
 def test_bad_account_form_names_the_field_and_stores_nothing(client, people, places):
     login(client, "eastadmin")
-    response = client.post("/admin/users/new", data={
-        "name": "新员工", "phone": "12345", "password": "Station-Staff-2026",
-        "role": "station_staff", "scope": f"station:{places.east_station.id}",
-    }, headers={"Accept-Language": "en"})
+    response = client.post(
+        "/admin/users/new",
+        data={
+            "name": "新员工",
+            "phone": "12345",
+            "password": "Station-Staff-2026",
+            "role": "station_staff",
+            "scope": f"station:{places.east_station.id}",
+        },
+        headers={"Accept-Language": "en"},
+    )
     assert response.status_code == 200
     assert b"11-digit mainland mobile number" in response.data
     assert db.session.scalar(db.select(User).filter_by(name="新员工")) is None

@@ -14,7 +14,7 @@ from timebank.core.errors import DomainError, NotFound
 from timebank.core.security import requires
 from timebank.extensions import db
 
-blp = Blueprint("auth_api", __name__, url_prefix="", description="Sign-in tokens and the caller")
+blp = Blueprint("Auth", __name__, url_prefix="", description="Sign-in tokens and the caller")
 
 
 class Unauthenticated(DomainError):
@@ -28,6 +28,7 @@ class Tokens(MethodView):
 
     @blp.arguments(TokenRequestSchema)
     @blp.response(201, NewTokenSchema)
+    @blp.doc(security=[])
     def post(self, args):
         """Log in with mobile number or username and password; get a bearer token"""
         user = services.authenticate(args["login"], args["password"])
@@ -41,7 +42,6 @@ class Tokens(MethodView):
 
     @requires()
     @blp.response(200, TokenSchema(many=True))
-    @blp.doc(security=[{"bearerAuth": []}])
     def get(self):
         """The caller's tokens, newest first"""
         return db.session.scalars(
@@ -53,7 +53,6 @@ class Tokens(MethodView):
 class TokenById(MethodView):
     @requires()
     @blp.response(204)
-    @blp.doc(security=[{"bearerAuth": []}])
     def delete(self, token_id):
         """Revoke one of the caller's tokens"""
         token = db.session.get(ApiToken, token_id)
@@ -67,7 +66,6 @@ class TokenById(MethodView):
 class Me(MethodView):
     @requires()
     @blp.response(200, MeSchema)
-    @blp.doc(security=[{"bearerAuth": []}])
     def get(self):
         """The caller, with roles"""
         return current_user._get_current_object()

@@ -8,7 +8,7 @@ from timebank.core.web import SAFE_METHODS
 from timebank.extensions import csrf, db, login_manager
 
 # Endpoints that take credentials in the body and so need no CSRF token.
-CSRF_FREE_API_ENDPOINTS = {"auth_api.Tokens"}
+CSRF_FREE_API_ENDPOINTS = {"Auth.Tokens"}
 
 
 def _load_session_user(session_id: str):

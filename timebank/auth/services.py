@@ -10,7 +10,7 @@ from sqlalchemy import or_
 from timebank.audit.services import record
 from timebank.auth.models import ApiToken, Role, RoleGrant, ScopeKind, User, hash_token
 from timebank.auth.passwords import check_password_policy
-from timebank.core.db import utcnow
+from timebank.core.db import insert_unique, utcnow
 from timebank.core.errors import Conflict, NotFound, ValidationFailed
 from timebank.core.security import can_admin_region, can_staff_station, ensure
 from timebank.extensions import db
@@ -86,8 +86,11 @@ def create_user(
             raise Conflict(_("This login is already taken."), field=field)
     user = User(name=name, phone=phone, username=username)
     user.set_password(password)
-    db.session.add(user)
-    db.session.flush()
+    insert_unique(
+        db.session,
+        user,
+        Conflict(_("This login is already taken."), field="phone" if phone else "username"),
+    )
     record(actor, "user.create", user)
     return user
 

@@ -49,6 +49,23 @@ class Model(DeclarativeBase):
     )
 
 
+def insert_unique(session, obj, error: Exception):
+    """Insert obj, letting the database's unique constraints decide races.
+
+    The check made before calling this gives a friendly answer in the common case;
+    when two requests race past it, the loser's INSERT fails inside a savepoint and
+    becomes the same domain error instead of a 500.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with session.begin_nested():
+            session.add(obj)
+    except IntegrityError:
+        raise error from None
+    return obj
+
+
 # SQLite begins every transaction IMMEDIATE so that a writer takes the write lock up
 # front and waits on the busy timeout, instead of failing with "database is locked"
 # when it upgrades a read lock. Read-only requests set this to DEFERRED so that many

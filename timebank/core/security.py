@@ -94,4 +94,3 @@ def requires(*roles: Role):
         return wrapped
 
     return decorator
-

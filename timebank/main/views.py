@@ -37,6 +37,11 @@ def set_language():
     return redirect(safe_next(request.form.get("next"), url_for("main.index")))
 
 
+@bp.route("/favicon.ico")
+def favicon():
+    return redirect(url_for("static", filename="favicon.svg"), 301)
+
+
 @bp.route("/healthz")
 def healthz():
     """Liveness plus the database's state: 503 when the database does not answer."""

@@ -19,9 +19,7 @@ from timebank.organizations.schemas import (
 from timebank.regions.api import get_region
 from timebank.regions.models import Region
 
-blp = Blueprint(
-    "organizations_api", __name__, url_prefix="/organizations", description="Organizations"
-)
+blp = Blueprint("Organizations", __name__, url_prefix="/organizations", description="Organizations")
 
 
 def get_organization(organization_id: int) -> Organization:

@@ -3,6 +3,7 @@
 from flask_babel import gettext as _
 
 from timebank.audit.services import record
+from timebank.core.db import insert_unique
 from timebank.core.errors import Conflict, ValidationFailed
 from timebank.core.security import can_admin_region, can_lead_organization, ensure, in_admin_scope
 from timebank.extensions import db
@@ -37,9 +38,11 @@ def create_organization(
 ) -> Organization:
     ensure(actor is None or can_admin_region(actor, region))
     name, kind, description = _check(region, name, kind, description)
-    organization = Organization(region=region, name=name, kind=kind, description=description)
-    db.session.add(organization)
-    db.session.flush()
+    organization = insert_unique(
+        db.session,
+        Organization(region=region, name=name, kind=kind, description=description),
+        Conflict(_("An organization with this name already exists here."), field="name"),
+    )
     record(actor, "organization.create", organization, region=region, name=name)
     return organization
 

@@ -17,7 +17,7 @@ from timebank.regions.schemas import (
     RegionUpdateSchema,
 )
 
-blp = Blueprint("regions_api", __name__, url_prefix="/regions", description="Regions")
+blp = Blueprint("Regions", __name__, url_prefix="/regions", description="Regions")
 
 
 def get_region(region_id: int | None, field: str = "parent_id") -> Region:

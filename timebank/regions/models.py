@@ -4,7 +4,7 @@ import enum
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from timebank.core.db import utcnow
@@ -40,6 +40,7 @@ class Region(db.Model):
     __tablename__ = "region"
     __table_args__ = (
         CheckConstraint("level IN ('city', 'district', 'street', 'community')", name="level_known"),
+        UniqueConstraint("parent_id", "name"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

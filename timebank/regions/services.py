@@ -3,6 +3,7 @@
 from flask_babel import gettext as _
 
 from timebank.audit.services import record
+from timebank.core.db import insert_unique
 from timebank.core.errors import Conflict, ValidationFailed
 from timebank.core.security import can_admin_region, ensure, in_admin_scope
 from timebank.extensions import db
@@ -55,9 +56,11 @@ def create_region(
         raise Conflict(_("A region with this name already exists here."), field="name")
     if code and db.session.scalar(db.select(Region.id).filter_by(code=code)):
         raise Conflict(_("This division code is already used."), field="code")
-    region = Region(name=name, level=level_enum, parent=parent, code=code)
-    db.session.add(region)
-    db.session.flush()
+    region = insert_unique(
+        db.session,
+        Region(name=name, level=level_enum, parent=parent, code=code),
+        Conflict(_("A region with this name already exists here."), field="name"),
+    )
     region.path = f"{parent.path if parent else '/'}{region.id}/"
     db.session.flush()
     record(actor, "region.create", region, region=region, name=name)

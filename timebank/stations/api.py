@@ -19,7 +19,7 @@ from timebank.stations.schemas import (
     StationUpdateSchema,
 )
 
-blp = Blueprint("stations_api", __name__, url_prefix="/stations", description="Stations")
+blp = Blueprint("Stations", __name__, url_prefix="/stations", description="Stations")
 
 
 def get_station(station_id: int) -> Station:

@@ -3,6 +3,7 @@
 from flask_babel import gettext as _
 
 from timebank.audit.services import record
+from timebank.core.db import insert_unique
 from timebank.core.errors import Conflict, ValidationFailed
 from timebank.core.security import can_admin_region, ensure, in_admin_scope
 from timebank.extensions import db
@@ -33,9 +34,11 @@ def _check_fields(region: Region, name: str, address: str, phone: str, station=N
 def create_station(actor, *, region: Region, name: str, address: str = "", phone: str = ""):
     ensure(actor is None or can_admin_region(actor, region))
     name, address, phone = _check_fields(region, name, address, phone)
-    station = Station(region=region, name=name, address=address, phone=phone)
-    db.session.add(station)
-    db.session.flush()
+    station = insert_unique(
+        db.session,
+        Station(region=region, name=name, address=address, phone=phone),
+        Conflict(_("This community already has a station with this name."), field="name"),
+    )
     record(actor, "station.create", station, region=region, name=name)
     return station
 

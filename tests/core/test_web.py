@@ -140,3 +140,23 @@ def test_api_docs_page_loads_its_assets_locally(client):
     asset = client.get("/api/v1/docs/assets/swagger-ui-bundle.js")
     assert asset.status_code == 200 and len(asset.data) > 100_000
     assert client.get("/api/v1/docs/assets/../../config.py").status_code == 404
+
+
+def test_validation_messages_name_the_field_in_the_callers_language(client, people):
+    token = token_for(client, "eastadmin")
+    body = {"name": "x" * 101, "region_id": "abc", "colour": "red"}
+    en = client.post(
+        "/api/v1/stations", json=body, headers={**bearer(token), "Accept-Language": "en"}
+    ).json["error"]
+    zh = client.post(
+        "/api/v1/stations", json=body, headers={**bearer(token), "Accept-Language": "zh-CN"}
+    ).json["error"]
+    assert set(en["fields"]) == set(zh["fields"]) == {"name", "region_id", "colour"}
+    assert en["fields"]["name"] == ["Use between 1 and 100 characters."]
+    assert en["fields"]["region_id"] == ["Enter a whole number."]
+    assert en["fields"]["colour"] == ["Unknown field."]
+    assert zh["fields"]["name"] != en["fields"]["name"] and "100" in zh["fields"]["name"][0]
+    paged = client.get(
+        "/api/v1/regions?per_page=1000", headers={**bearer(token), "Accept-Language": "en"}
+    ).json["error"]
+    assert paged["fields"] == {"per_page": ["Enter a number from 1 to 100."]}

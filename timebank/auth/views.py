@@ -21,6 +21,7 @@ from timebank.auth.forms import EmptyForm, GrantForm, LoginForm, PasswordForm, T
 from timebank.auth.login import login_rate_limits
 from timebank.auth.models import ApiToken, Role, RoleGrant, ScopeKind, User
 from timebank.core.errors import DomainError, ValidationFailed
+from timebank.core.forms import options
 from timebank.core.security import in_admin_scope, requires
 from timebank.core.web import safe_next
 from timebank.extensions import db
@@ -238,8 +239,8 @@ def users():
 @requires(Role.ADMIN)
 def new_user():
     form = UserForm()
-    form.role.choices = grantable_roles(current_user)
-    form.scope.choices = scope_choices(current_user)
+    form.role.choices = options(grantable_roles(current_user))
+    form.scope.choices = options(scope_choices(current_user))
     if form.validate_on_submit():
         try:
             role, scope_id = parse_grant(form.role.data, form.scope.data)
@@ -268,8 +269,8 @@ def user(user_id: int):
     if not services.can_see_user(current_user, person):
         abort(404)
     form = GrantForm()
-    form.role.choices = grantable_roles(current_user)
-    form.scope.choices = scope_choices(current_user)
+    form.role.choices = options(grantable_roles(current_user))
+    form.scope.choices = options(scope_choices(current_user))
     if form.validate_on_submit():
         try:
             role, scope_id = parse_grant(form.role.data, form.scope.data)

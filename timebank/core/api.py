@@ -5,6 +5,13 @@ from flask_smorest import Api as _Api
 from flask_smorest import Blueprint as _Blueprint
 
 from timebank.core.errors import render_error
+from timebank.core.validation import (
+    SCHEMA_ERROR_MESSAGES,
+    range_error,
+    translate_marshmallow_messages,
+)
+
+translate_marshmallow_messages()
 
 # Every list endpoint takes ?page=&per_page= and answers this envelope.
 DEFAULT_PER_PAGE = 20
@@ -16,6 +23,8 @@ class Blueprint(_Blueprint):
 
 
 class Schema(ma.Schema):
+    error_messages = SCHEMA_ERROR_MESSAGES
+
     class Meta:
         ordered = True
         unknown = ma.RAISE
@@ -51,9 +60,12 @@ class PageArgsSchema(Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
-    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1))
+    page = ma.fields.Integer(
+        load_default=1, validate=ma.validate.Range(min=1, error=range_error(1))
+    )
     per_page = ma.fields.Integer(
-        load_default=DEFAULT_PER_PAGE, validate=ma.validate.Range(min=1, max=MAX_PER_PAGE)
+        load_default=DEFAULT_PER_PAGE,
+        validate=ma.validate.Range(min=1, max=MAX_PER_PAGE, error=range_error(1, MAX_PER_PAGE)),
     )
 
 

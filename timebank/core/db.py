@@ -52,6 +52,9 @@ class Model(DeclarativeBase):
 def insert_unique(session, obj, error: Exception):
     """Insert obj, letting the database's unique constraints decide races.
 
+    Give obj foreign-key ids rather than related objects, so that nothing cascades
+    it into the session before the savepoint starts.
+
     The check made before calling this gives a friendly answer in the common case;
     when two requests race past it, the loser's INSERT fails inside a savepoint and
     becomes the same domain error instead of a 500.

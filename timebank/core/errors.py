@@ -85,7 +85,20 @@ def _webargs_fields(exc: HTTPException) -> dict | None:
     for location_messages in messages.values():
         if isinstance(location_messages, dict):
             fields.update(location_messages)
-    return fields or None
+    # marshmallow leaves a non-str (lazy) message unwrapped; every field gets a list.
+    return {
+        str(name): _as_text(msgs if isinstance(msgs, list | dict) else [msgs])
+        for name, msgs in fields.items()
+    } or None
+
+
+def _as_text(value):
+    """Render lazy translations (and nested messages) as plain strings for JSON."""
+    if isinstance(value, dict):
+        return {str(k): _as_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_text(v) for v in value]
+    return str(value)
 
 
 def render_error(exc: Exception):

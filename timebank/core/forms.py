@@ -2,6 +2,7 @@
 
 from flask import flash
 from flask_wtf import FlaskForm
+from wtforms import SelectChoice
 
 from timebank.core.errors import DomainError, PermissionDenied
 
@@ -31,3 +32,10 @@ class Form(FlaskForm):
 
 def _strip(value):
     return value.strip() if isinstance(value, str) else value
+
+
+def options(pairs, group: str | None = None) -> list[SelectChoice]:
+    """(value, label) pairs, or {group: pairs}, as WTForms select choices."""
+    if isinstance(pairs, dict):
+        return [choice for name, items in pairs.items() for choice in options(items, name)]
+    return [SelectChoice(str(value), str(label), optgroup=group) for value, label in pairs]

@@ -25,8 +25,14 @@ class OrganizationKind(enum.StrEnum):
 
 
 class MemberRole(enum.StrEnum):
+    """A person's place within the team; what they may manage comes from role grants."""
+
     MEMBER = "member"
     LEADER = "leader"
+
+    @property
+    def label(self):
+        return {MemberRole.MEMBER: _l("Member"), MemberRole.LEADER: _l("Leader")}[self]
 
 
 class Organization(db.Model):
@@ -71,4 +77,9 @@ class Membership(db.Model):
     joined_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     organization: Mapped[Organization] = relationship(back_populates="memberships")
+
+    @property
+    def role_enum(self) -> MemberRole:
+        return MemberRole(self.role)
+
     user: Mapped["User"] = relationship()  # noqa: F821 - resolved by the registry

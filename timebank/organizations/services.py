@@ -7,7 +7,7 @@ from timebank.core.db import insert_unique
 from timebank.core.errors import Conflict, ValidationFailed
 from timebank.core.security import can_admin_region, can_lead_organization, ensure, in_admin_scope
 from timebank.extensions import db
-from timebank.organizations.models import Organization, OrganizationKind
+from timebank.organizations.models import MemberRole, Membership, Organization, OrganizationKind
 from timebank.regions.models import Region
 
 
@@ -40,7 +40,7 @@ def create_organization(
     name, kind, description = _check(region, name, kind, description)
     organization = insert_unique(
         db.session,
-        Organization(region=region, name=name, kind=kind, description=description),
+        Organization(region_id=region.id, name=name, kind=kind, description=description),
         Conflict(_("An organization with this name already exists here."), field="name"),
     )
     record(actor, "organization.create", organization, region=region, name=name)
@@ -89,4 +89,64 @@ def organizations_in_scope(actor):
         .join(Organization.region)
         .where(in_admin_scope(actor, Region.path))
         .order_by(Region.path, Organization.name)
+    )
+
+
+def add_member(actor, organization: Organization, user, role: str = MemberRole.MEMBER):
+    """Put a person in an organization (or change their member role there)."""
+    ensure(can_lead_organization(actor, organization))
+    try:
+        role = MemberRole(role)
+    except ValueError:
+        raise ValidationFailed(_("Unknown member role."), field="role") from None
+    membership = db.session.scalar(
+        db.select(Membership).filter_by(organization_id=organization.id, user_id=user.id)
+    )
+    if membership is None:
+        membership = insert_unique(
+            db.session,
+            Membership(organization_id=organization.id, user_id=user.id, role=role),
+            Conflict(_("This person is already a member."), field="login"),
+        )
+        action = "membership.create"
+    elif membership.role != role:
+        membership.role = role
+        action = "membership.update"
+    else:
+        return membership
+    record(
+        actor,
+        action,
+        membership,
+        region=organization.region,
+        organization_id=organization.id,
+        user_id=user.id,
+        role=str(role),
+    )
+    return membership
+
+
+def remove_member(actor, membership: Membership) -> None:
+    organization = membership.organization
+    ensure(can_lead_organization(actor, organization))
+    record(
+        actor,
+        "membership.delete",
+        membership,
+        region=organization.region,
+        organization_id=organization.id,
+        user_id=membership.user_id,
+    )
+    db.session.delete(membership)
+    db.session.flush()
+
+
+def members(organization: Organization):
+    from timebank.auth.models import User
+
+    return (
+        db.select(Membership)
+        .join(Membership.user)
+        .where(Membership.organization_id == organization.id)
+        .order_by(Membership.role.desc(), User.name)
     )

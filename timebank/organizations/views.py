@@ -4,13 +4,16 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from timebank.auth.forms import EmptyForm
 from timebank.auth.models import Role
-from timebank.core.errors import DomainError, ValidationFailed
+from timebank.auth.services import find_by_login
+from timebank.core.errors import Conflict, DomainError, ValidationFailed
+from timebank.core.forms import options
 from timebank.core.security import can_lead_organization, requires
 from timebank.extensions import db
 from timebank.organizations import services
-from timebank.organizations.forms import OrganizationForm
-from timebank.organizations.models import Organization
+from timebank.organizations.forms import MemberForm, OrganizationForm
+from timebank.organizations.models import Membership, Organization
 from timebank.regions.models import Region
 from timebank.regions.services import regions_in_scope
 
@@ -28,10 +31,10 @@ def index():
 @requires(Role.ADMIN)
 def new():
     form = OrganizationForm()
-    form.region_id.choices = [
-        (str(r.id), f"{'— ' * r.depth}{r.name}")
+    form.region_id.choices = options(
+        (r.id, f"{'— ' * r.depth}{r.name}")
         for r in db.session.scalars(regions_in_scope(current_user))
-    ]
+    )
     if form.validate_on_submit():
         try:
             value = form.region_id.data
@@ -62,7 +65,7 @@ def edit(organization_id: int):
     if not can_lead_organization(current_user, organization):
         abort(404)
     form = OrganizationForm(obj=organization)
-    form.region_id.choices = [(str(organization.region_id), organization.region.name)]
+    form.region_id.choices = options([(organization.region_id, organization.region.name)])
     if form.validate_on_submit():
         try:
             services.update_organization(
@@ -80,4 +83,52 @@ def edit(organization_id: int):
             db.session.commit()
             flash(_("Organization saved."), "success")
             return redirect(url_for("organizations.edit", organization_id=organization.id))
-    return render_template("organizations/form.html", form=form, organization=organization)
+    return render_template(
+        "organizations/form.html",
+        form=form,
+        organization=organization,
+        members=db.session.scalars(services.members(organization)).all(),
+        member_form=MemberForm(prefix="member"),
+        remove_form=EmptyForm(prefix="remove"),
+    )
+
+
+@bp.route("/<int:organization_id>/members", methods=["POST"])
+@requires(Role.ADMIN, Role.TEAM_LEADER)
+def add_member(organization_id: int):
+    organization = db.get_or_404(Organization, organization_id)
+    if not can_lead_organization(current_user, organization):
+        abort(404)
+    form = MemberForm(prefix="member")
+    if form.validate_on_submit():
+        person = find_by_login(form.login.data)
+        if person is None:
+            flash(_("Nobody signs in with %(login)s.", login=form.login.data), "error")
+        else:
+            try:
+                services.add_member(current_user, organization, person, form.role.data)
+            except (ValidationFailed, Conflict) as exc:
+                db.session.rollback()
+                flash(str(exc.message), "error")
+            else:
+                db.session.commit()
+                flash(_("%(name)s is now a member.", name=person.name), "success")
+    else:
+        for errors in form.errors.values():
+            flash(" ".join(str(e) for e in errors), "error")
+    return redirect(url_for("organizations.edit", organization_id=organization.id))
+
+
+@bp.route("/<int:organization_id>/members/<int:membership_id>/remove", methods=["POST"])
+@requires(Role.ADMIN, Role.TEAM_LEADER)
+def remove_member(organization_id: int, membership_id: int):
+    membership = db.get_or_404(Membership, membership_id)
+    if membership.organization_id != organization_id or not can_lead_organization(
+        current_user, membership.organization
+    ):
+        abort(404)
+    if EmptyForm(prefix="remove").validate_on_submit():
+        services.remove_member(current_user, membership)
+        db.session.commit()
+        flash(_("Member removed."), "info")
+    return redirect(url_for("organizations.edit", organization_id=organization_id))

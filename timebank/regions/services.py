@@ -58,7 +58,7 @@ def create_region(
         raise Conflict(_("This division code is already used."), field="code")
     region = insert_unique(
         db.session,
-        Region(name=name, level=level_enum, parent=parent, code=code),
+        Region(name=name, level=level_enum, parent_id=parent.id if parent else None, code=code),
         Conflict(_("A region with this name already exists here."), field="name"),
     )
     region.path = f"{parent.path if parent else '/'}{region.id}/"

@@ -6,6 +6,7 @@ from flask_login import current_user
 
 from timebank.auth.models import Role
 from timebank.core.errors import DomainError, ValidationFailed
+from timebank.core.forms import options
 from timebank.core.security import requires
 from timebank.extensions import db
 from timebank.regions import services
@@ -20,11 +21,10 @@ bp = Blueprint("regions", __name__, url_prefix="/admin/regions")
 def index():
     regions = db.session.scalars(services.regions_in_scope(current_user)).all()
     form = RegionForm()
-    form.parent.choices = [
-        (str(r.id), f"{'— ' * r.depth}{r.name}") for r in regions if r.level_enum.child
-    ]
+    parents = [(r.id, f"{'— ' * r.depth}{r.name}") for r in regions if r.level_enum.child]
     if current_user.is_superadmin:
-        form.parent.choices.insert(0, ("", _("(top level: a new district)")))
+        parents.insert(0, ("", _("(top level: a new district)")))
+    form.parent.choices = options(parents)
     if form.validate_on_submit():
         try:
             parent = None

@@ -36,7 +36,7 @@ def create_station(actor, *, region: Region, name: str, address: str = "", phone
     name, address, phone = _check_fields(region, name, address, phone)
     station = insert_unique(
         db.session,
-        Station(region=region, name=name, address=address, phone=phone),
+        Station(region_id=region.id, name=name, address=address, phone=phone),
         Conflict(_("This community already has a station with this name."), field="name"),
     )
     record(actor, "station.create", station, region=region, name=name)

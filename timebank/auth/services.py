@@ -6,6 +6,7 @@ from datetime import datetime
 
 from flask_babel import gettext as _
 from sqlalchemy import or_
+from sqlalchemy.orm import joinedload
 
 from timebank.audit.services import record
 from timebank.auth.models import ApiToken, Role, RoleGrant, ScopeKind, User, hash_token
@@ -241,7 +242,16 @@ def issue_token(user: User, name: str, lifetime) -> tuple[ApiToken, str]:
 def user_for_token(plain: str, now: datetime | None = None) -> User | None:
     if not plain.startswith(TOKEN_PREFIX):
         return None
-    token = db.session.scalar(db.select(ApiToken).filter_by(token_hash=hash_token(plain)))
+    # One round trip: the token, its user and the user's grants together.
+    token = (
+        db.session.execute(
+            db.select(ApiToken)
+            .filter_by(token_hash=hash_token(plain))
+            .options(joinedload(ApiToken.user).joinedload(User.grants))
+        )
+        .unique()
+        .scalar_one_or_none()
+    )
     if token is None or not token.is_valid(now or utcnow()) or not token.user.active:
         return None
     return token.user

@@ -19,7 +19,7 @@ MAX_PER_PAGE = 100
 
 
 class Blueprint(_Blueprint):
-    """A resource blueprint; documents the shared error answers on every operation."""
+    """One per API resource; behaviour every resource shares belongs here."""
 
 
 class Schema(ma.Schema):

@@ -2,18 +2,19 @@
 
 from flask import flash
 from flask_wtf import FlaskForm
-from wtforms import SelectChoice
+from wtforms import PasswordField, SelectChoice
 
 from timebank.core.errors import DomainError, PermissionDenied
 
 
 class Form(FlaskForm):
-    """Base form; strips surrounding whitespace from every text field."""
+    """Base form; strips surrounding whitespace from every field but passwords."""
 
     class Meta:
         def bind_field(self, form, unbound_field, options):
             filters = unbound_field.kwargs.get("filters", [])
-            filters = [*filters, _strip]
+            if not issubclass(unbound_field.field_class, PasswordField):
+                filters = [*filters, _strip]
             return unbound_field.bind(form=form, filters=filters, **options)
 
     def fail(self, exc: DomainError) -> None:

@@ -30,6 +30,7 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
     register_extensions(app)
+    _import_models()
     register_blueprints(app)
     register_errorhandlers(app)
     register_request_hooks(app)
@@ -81,6 +82,16 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     configure_login(app)
     api.init_app(app)
+
+
+def _import_models() -> None:
+    """Every model module, so that metadata (and Alembic) knows every table."""
+    import timebank.audit.models  # noqa: F401
+    import timebank.auth.models  # noqa: F401
+    import timebank.ledger.models  # noqa: F401
+    import timebank.organizations.models  # noqa: F401
+    import timebank.regions.models  # noqa: F401
+    import timebank.stations.models  # noqa: F401
 
 
 def register_blueprints(app: Flask) -> None:

@@ -62,6 +62,28 @@ def seed_demo(if_empty):
         click.echo(f"  {login:<14} {who}")
 
 
+ledger = click.Group("ledger", help="The time bank and points ledger.")
+
+
+@ledger.command("verify")
+@with_appcontext
+def ledger_verify():
+    """Recompute every balance, sum and hash; exit 1 naming the first problem."""
+    from timebank.ledger.verify import verify
+
+    report = verify()
+    click.echo(
+        f"{report.accounts} accounts, {report.transactions} transactions, "
+        f"{report.entries} entries checked."
+    )
+    if not report.ok:
+        for problem in report.problems:
+            click.echo(f"PROBLEM {problem}", err=True)
+        raise SystemExit(1)
+    click.echo("Ledger verified: every transaction balances, every chain and balance holds.")
+
+
 def register(app) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(ledger)

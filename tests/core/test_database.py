@@ -80,3 +80,45 @@ def test_four_processes_writing_one_sqlite_file_never_see_database_is_locked(tmp
             text("SELECT count(*) FROM audit_event WHERE action = 'test.write'")
         ).scalar()
     assert count == 4 * WRITES_PER_PROCESS
+
+
+def test_upgrading_a_database_with_data_keeps_it(make_app, tmp_path, database_url):
+    """Later migrations rebuild tables on SQLite: people and their roles must survive."""
+    from flask_migrate import downgrade
+
+    if database_url.startswith("postgresql"):
+        pytest.skip("table rebuilds happen on SQLite; PostgreSQL alters in place")
+    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'upgrade.sqlite'}")
+    with app.app_context():
+        upgrade(revision="0001")
+        db.session.execute(
+            text(
+                "INSERT INTO region (id, level, name, path, created_at) "
+                "VALUES (1, 'district', '旧区', '/1/', '2026-01-01 00:00:00')"
+            )
+        )
+        db.session.execute(
+            text(
+                "INSERT INTO user_account (id, username, name, password_hash, active,"
+                " session_version, created_at) VALUES (7, 'old', '老用户', 'x', 1, 1,"
+                " '2026-01-01 00:00:00')"
+            )
+        )
+        db.session.execute(
+            text(
+                "INSERT INTO role_grant (user_id, role, scope_kind, scope_id, created_at)"
+                " VALUES (7, 'admin', 'region', 1, '2026-01-01 00:00:00')"
+            )
+        )
+        db.session.commit()
+        db.session.remove()
+        upgrade()
+        assert db.session.execute(text("SELECT name FROM user_account")).scalars().all() == [
+            "老用户"
+        ]
+        assert db.session.execute(text("SELECT count(*) FROM role_grant")).scalar() == 1
+        db.session.remove()
+        downgrade(revision="0001")
+        upgrade()
+        assert db.session.execute(text("SELECT count(*) FROM role_grant")).scalar() == 1
+        db.engine.dispose()

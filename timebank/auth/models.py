@@ -77,6 +77,8 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
     locale: Mapped[str | None] = mapped_column(String(8))
+    # The community the person belongs to: their accounts' region, their conversion rate.
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("region.id"), index=True)
     # Part of the session id: bumping it signs the user out of every session.
     session_version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,1 @@
+"""The time bank and points ledger: double-entry, append-only, idempotent, tamper-evident."""

@@ -1,0 +1,534 @@
+"""post() and the operations built on it. Services flush; the caller commits once."""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date
+from math import gcd
+
+from flask_babel import gettext as _
+from sqlalchemy import and_, func, or_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
+
+from timebank.audit.services import record
+from timebank.core.db import utcnow
+from timebank.core.errors import Conflict, NotFound, ValidationFailed
+from timebank.extensions import db
+from timebank.ledger.models import (
+    AGGREGATED_KINDS,
+    Account,
+    AccountKind,
+    ConversionRate,
+    Currency,
+    Entry,
+    FamilyLink,
+    Transaction,
+    TransactionKind,
+)
+from timebank.regions.models import Region
+
+MAX_AMOUNT = 10**12  # far beyond any real balance; keeps sums inside 64 bits
+
+
+class InsufficientBalance(Conflict):
+    code = "insufficient_balance"
+
+
+class IdempotencyConflict(Conflict):
+    code = "idempotency_conflict"
+
+
+@dataclass(frozen=True)
+class Leg:
+    account: Account
+    amount: int
+
+
+@dataclass(frozen=True)
+class Posted:
+    transaction: Transaction
+    replayed: bool  # True when the key had been used for this same request before
+
+
+# -- accounts -----------------------------------------------------------------------------
+
+
+def _account(owner_key: str, kind: AccountKind, currency: Currency, **owner) -> Account:
+    """The account for owner, kind and currency, created on first use."""
+    found = db.session.scalar(
+        db.select(Account).filter_by(owner_key=owner_key, kind=kind, currency=currency)
+    )
+    if found is not None:
+        return found
+    account = Account(
+        owner_key=owner_key,
+        kind=kind,
+        currency=currency,
+        aggregated=kind in AGGREGATED_KINDS,
+        **owner,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(account)
+    except IntegrityError:  # created meanwhile by a concurrent request
+        return db.session.scalar(
+            db.select(Account).filter_by(owner_key=owner_key, kind=kind, currency=currency)
+        )
+    return account
+
+
+def hours_account(user) -> Account:
+    return _account(
+        f"user:{user.id}",
+        AccountKind.HOURS,
+        Currency.MINUTES,
+        user_id=user.id,
+        region_id=user.region_id,
+    )
+
+
+def points_account(user) -> Account:
+    return _account(
+        f"user:{user.id}",
+        AccountKind.POINTS,
+        Currency.POINTS,
+        user_id=user.id,
+        region_id=user.region_id,
+    )
+
+
+SYSTEM_CURRENCY = {
+    AccountKind.ISSUANCE: Currency.MINUTES,
+    AccountKind.ALLOCATION: Currency.POINTS,
+    AccountKind.POOL: Currency.MINUTES,
+}
+
+
+def region_account(region, kind: AccountKind, currency: Currency | None = None) -> Account:
+    currency = currency or SYSTEM_CURRENCY[kind]
+    return _account(f"region:{region.id}", kind, currency, region_id=region.id)
+
+
+def balance_of(account: Account) -> int:
+    """The balance: kept on the row, or summed from entries for sources and sinks."""
+    if not account.aggregated:
+        return account.balance
+    return db.session.scalar(
+        db.select(func.coalesce(func.sum(Entry.amount), 0)).where(Entry.account_id == account.id)
+    )
+
+
+# -- hashing ------------------------------------------------------------------------------
+
+
+def _digest(*parts) -> str:
+    return hashlib.sha256(
+        json.dumps(parts, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    ).hexdigest()
+
+
+def transaction_hash(tx: Transaction, legs: list[tuple[int, int]]) -> str:
+    """Covers every field of the transaction and every (account, amount) it moves."""
+    return _digest(
+        "tx",
+        tx.kind,
+        tx.idempotency_key,
+        tx.fingerprint,
+        tx.actor_id,
+        tx.memo,
+        tx.created_at.isoformat(),
+        tx.reverses_id,
+        sorted(legs),
+    )
+
+
+def entry_hash(
+    prev_hash: str, tx_hash: str, account_id: int, amount: int, seq: int, balance_after: int
+) -> str:
+    return _digest("entry", prev_hash, tx_hash, account_id, amount, seq, balance_after)
+
+
+def fingerprint(kind: str, legs: list[tuple[int, int]], memo: str, reverses_id) -> str:
+    return _digest("request", kind, sorted(legs), memo, reverses_id)
+
+
+# -- posting ------------------------------------------------------------------------------
+
+
+def _check_legs(legs: list[Leg]) -> None:
+    if len(legs) < 2:
+        raise ValidationFailed(_("A transaction moves between at least two accounts."))
+    seen, sums = set(), {}
+    for leg in legs:
+        if not isinstance(leg.amount, int) or isinstance(leg.amount, bool):
+            raise ValidationFailed(_("Amounts are whole numbers."), field="amount")
+        if leg.amount == 0 or abs(leg.amount) > MAX_AMOUNT:
+            raise ValidationFailed(_("Enter an amount above zero."), field="amount")
+        if leg.account.id in seen:
+            raise ValidationFailed(_("An account appears twice in one transaction."))
+        seen.add(leg.account.id)
+        sums[leg.account.currency] = sums.get(leg.account.currency, 0) + leg.amount
+    if any(sums.values()):
+        raise ValidationFailed(_("The entries of a transaction must balance."))
+
+
+def _existing(key: str, print_: str) -> Posted | None:
+    tx = db.session.scalar(db.select(Transaction).filter_by(idempotency_key=key))
+    if tx is None:
+        return None
+    if tx.fingerprint != print_:
+        raise IdempotencyConflict(
+            _("This idempotency key was already used for a different request."),
+            field="idempotency_key",
+        )
+    return Posted(tx, replayed=True)
+
+
+def post(
+    kind: TransactionKind,
+    legs: list[Leg],
+    *,
+    key: str,
+    actor=None,
+    memo: str = "",
+    reverses: Transaction | None = None,
+) -> Posted:
+    """Record one balanced transaction, exactly once per key.
+
+    The same key with the same request returns the first transaction and moves nothing;
+    the same key with another request is refused. Accounts that keep a balance are
+    locked in id order (no deadlocks), checked, and advanced with a conditional UPDATE;
+    an account without the funds refuses the whole transaction.
+    """
+    if not key or len(key) > 200:
+        raise ValidationFailed(
+            _("An idempotency key of 1 to 200 characters is required."), field="idempotency_key"
+        )
+    memo = (memo or "").strip()
+    if len(memo) > 500:
+        raise ValidationFailed(_("The memo is too long."), field="memo")
+    _check_legs(legs)
+    pairs = [(leg.account.id, leg.amount) for leg in legs]
+    reverses_id = reverses.id if reverses is not None else None
+    print_ = fingerprint(str(kind), pairs, memo, reverses_id)
+    replay = _existing(key, print_)
+    if replay:
+        return replay
+    try:
+        with db.session.begin_nested():
+            return Posted(
+                _insert(kind, legs, pairs, key, print_, actor, memo, reverses_id), replayed=False
+            )
+    except IntegrityError:
+        # A concurrent request with the same key won the race: answer as a replay.
+        replay = _existing(key, print_)
+        if replay:
+            return replay
+        raise
+
+
+def _insert(kind, legs, pairs, key, print_, actor, memo, reverses_id) -> Transaction:
+    tx = Transaction(
+        kind=kind,
+        idempotency_key=key,
+        fingerprint=print_,
+        memo=memo,
+        actor_id=getattr(actor, "id", None),
+        created_at=utcnow(),
+        reverses_id=reverses_id,
+        hash="",
+    )
+    tx.hash = transaction_hash(tx, pairs)
+    db.session.add(tx)
+    db.session.flush()  # the key's uniqueness is settled here
+    for leg in sorted(legs, key=lambda leg: leg.account.id):
+        entry = Entry(transaction_id=tx.id, account_id=leg.account.id, amount=leg.amount)
+        if not leg.account.aggregated:
+            _advance(leg.account, entry, tx.hash)
+        db.session.add(entry)
+    db.session.flush()
+    return tx
+
+
+def _advance(account: Account, entry: Entry, tx_hash: str) -> None:
+    """Lock the account's row, check the funds, chain the entry and move the balance."""
+    row = db.session.execute(
+        db.select(Account.balance, Account.last_seq, Account.last_hash)
+        .where(Account.id == account.id)
+        .with_for_update()
+    ).one()
+    new_balance = row.balance + entry.amount
+    if new_balance < 0:
+        raise InsufficientBalance(
+            _("The balance is too low: %(balance)s available.", balance=row.balance),
+            field="amount",
+        )
+    entry.seq = row.last_seq + 1
+    entry.balance_after = new_balance
+    entry.prev_hash = row.last_hash
+    entry.hash = entry_hash(
+        row.last_hash, tx_hash, account.id, entry.amount, entry.seq, new_balance
+    )
+    # Conditional: moves only from the state just read, and never below zero.
+    done = db.session.execute(
+        update(Account)
+        .where(
+            Account.id == account.id,
+            Account.last_seq == row.last_seq,
+            Account.balance + entry.amount >= 0,
+        )
+        .values(balance=Account.balance + entry.amount, last_seq=entry.seq, last_hash=entry.hash)
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:
+        raise InsufficientBalance(_("The balance changed meanwhile; try again."))
+    db.session.expire(account, ["balance", "last_seq", "last_hash"])
+
+
+# -- operations ---------------------------------------------------------------------------
+
+
+def _positive(amount, field="amount") -> int:
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise ValidationFailed(_("Enter an amount above zero."), field=field)
+    if amount > MAX_AMOUNT:
+        raise ValidationFailed(_("The amount is too large."), field=field)
+    return amount
+
+
+def credit_service(volunteer, minutes: int, region, *, key: str, actor=None, memo="") -> Posted:
+    """Deposit approved service minutes, issued by the region where the service happened."""
+    minutes = _positive(minutes, "minutes")
+    return post(
+        TransactionKind.SERVICE_CREDIT,
+        [
+            Leg(region_account(region, AccountKind.ISSUANCE), -minutes),
+            Leg(hours_account(volunteer), minutes),
+        ],
+        key=key,
+        actor=actor,
+        memo=memo,
+    )
+
+
+def rate_for(region, on: date | None = None) -> ConversionRate | None:
+    """The rate in force on a day: the nearest one set on the region or above it."""
+    if region is None:
+        return None
+    on = on or utcnow().date()
+    ids = region.ancestor_ids()
+    rates = db.session.scalars(
+        db.select(ConversionRate)
+        .where(ConversionRate.region_id.in_(ids), ConversionRate.effective_from <= on)
+        .order_by(ConversionRate.effective_from.desc())
+    ).all()
+    by_region = {}
+    for rate in rates:
+        by_region.setdefault(rate.region_id, rate)
+    for region_id in reversed(ids):  # nearest region first
+        if region_id in by_region:
+            return by_region[region_id]
+    return None
+
+
+def set_rate(actor, region, points_per_hour: int, effective_from: date) -> ConversionRate:
+    points_per_hour = _positive(points_per_hour, "points_per_hour")
+    if effective_from < utcnow().date():
+        raise ValidationFailed(_("A new rate cannot start in the past."), field="effective_from")
+    rate = ConversionRate(
+        region_id=region.id,
+        points_per_hour=points_per_hour,
+        effective_from=effective_from,
+        created_by_id=getattr(actor, "id", None),
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(rate)
+    except IntegrityError:
+        raise Conflict(
+            _("A rate already starts on that day here."), field="effective_from"
+        ) from None
+    record(
+        actor,
+        "ledger.rate_set",
+        rate,
+        region=region,
+        points_per_hour=points_per_hour,
+        effective_from=effective_from.isoformat(),
+    )
+    return rate
+
+
+def convert(user, minutes: int, *, key: str, actor=None) -> Posted:
+    """Turn banked minutes into points at the rate in force; leftover minutes stay banked."""
+    minutes = _positive(minutes, "minutes")
+    hours = hours_account(user)
+    # The person's community today, not when the account was opened: people move.
+    home = db.session.get(Region, user.region_id) if user.region_id else None
+    rate = rate_for(home)
+    if rate is None:
+        raise ValidationFailed(_("No conversion rate is set for your community yet."))
+    # Convert whole blocks only: at 10 points an hour, a block is 6 minutes = 1 point.
+    step = gcd(60, rate.points_per_hour)
+    block_minutes, block_points = 60 // step, rate.points_per_hour // step
+    blocks = minutes // block_minutes
+    if blocks == 0:
+        raise ValidationFailed(
+            _("Convert at least %(n)d minutes.", n=block_minutes), field="minutes"
+        )
+    spent, earned = blocks * block_minutes, blocks * block_points
+    exchange = rate.region
+    memo = _(
+        "%(minutes)d minutes at %(rate)d points per hour", minutes=spent, rate=rate.points_per_hour
+    )
+    return post(
+        TransactionKind.CONVERSION,
+        [
+            Leg(hours, -spent),
+            Leg(region_account(exchange, AccountKind.CONVERSION, Currency.MINUTES), spent),
+            Leg(region_account(exchange, AccountKind.CONVERSION, Currency.POINTS), -earned),
+            Leg(points_account(user), earned),
+        ],
+        key=key,
+        actor=actor or user,
+        memo=memo,
+    )
+
+
+def declare_family(user, relative, relation: str) -> FamilyLink:
+    relation = (relation or "").strip()
+    if not relation or len(relation) > 32:
+        raise ValidationFailed(_("Say how you are related."), field="relation")
+    if relative.id == user.id:
+        raise ValidationFailed(_("You cannot declare yourself."), field="relative")
+    link = db.session.scalar(
+        db.select(FamilyLink).filter_by(user_id=user.id, relative_id=relative.id)
+    )
+    if link is None:
+        link = FamilyLink(user_id=user.id, relative_id=relative.id, relation=relation)
+        db.session.add(link)
+        db.session.flush()
+        record(user, "ledger.family_declared", link, relative_id=relative.id)
+    return link
+
+
+def gift(user, relative, minutes: int, *, key: str, memo: str = "") -> Posted:
+    """Give banked minutes to a family member the giver has declared."""
+    minutes = _positive(minutes, "minutes")
+    declared = db.session.scalar(
+        db.select(FamilyLink.id).filter_by(user_id=user.id, relative_id=relative.id)
+    )
+    if declared is None:
+        raise ValidationFailed(
+            _("Hours can only be gifted to a declared family member."), field="to_user_id"
+        )
+    return post(
+        TransactionKind.GIFT,
+        [
+            Leg(hours_account(user), -minutes),
+            Leg(hours_account(relative), minutes),
+        ],
+        key=key,
+        actor=user,
+        memo=memo,
+    )
+
+
+def donate_to_pool(user, region, minutes: int, *, key: str, memo: str = "") -> Posted:
+    minutes = _positive(minutes, "minutes")
+    return post(
+        TransactionKind.POOL_DONATION,
+        [
+            Leg(hours_account(user), -minutes),
+            Leg(region_account(region, AccountKind.POOL), minutes),
+        ],
+        key=key,
+        actor=user,
+        memo=memo,
+    )
+
+
+def grant_from_pool(actor, region, person, minutes: int, *, key: str, memo: str) -> Posted:
+    """Staff give minutes from the region's public pool to an elder in need."""
+    minutes = _positive(minutes, "minutes")
+    return post(
+        TransactionKind.POOL_GRANT,
+        [
+            Leg(region_account(region, AccountKind.POOL), -minutes),
+            Leg(hours_account(person), minutes),
+        ],
+        key=key,
+        actor=actor,
+        memo=memo,
+    )
+
+
+def allocate(actor, region, person, points: int, *, key: str, memo: str) -> Posted:
+    """Points from the region's allocation budget to a household in difficulty."""
+    points = _positive(points, "points")
+    return post(
+        TransactionKind.ALLOCATION,
+        [
+            Leg(region_account(region, AccountKind.ALLOCATION), -points),
+            Leg(points_account(person), points),
+        ],
+        key=key,
+        actor=actor,
+        memo=memo,
+    )
+
+
+def reverse(actor, original: Transaction, reason: str, *, key: str | None = None) -> Posted:
+    """Undo a transaction with its mirror image; the original stays as it was."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed(_("Give the reason for the reversal."), field="reason")
+    if original.kind == TransactionKind.REVERSAL:
+        raise ValidationFailed(_("A reversal cannot itself be reversed."))
+    already = db.session.scalar(db.select(Transaction).filter_by(reverses_id=original.id))
+    if already is not None and key is None:
+        raise Conflict(_("This transaction has already been reversed."))
+    legs = [Leg(entry.account, -entry.amount) for entry in original.entries]
+    posted = post(
+        TransactionKind.REVERSAL,
+        legs,
+        key=key or f"reversal:{original.id}",
+        actor=actor,
+        memo=reason,
+        reverses=original,
+    )
+    if not posted.replayed:
+        record(actor, "ledger.reverse", posted.transaction, reverses=original.id, reason=reason)
+    return posted
+
+
+def get_account(account_id: int) -> Account:
+    account = db.session.get(Account, account_id)
+    if account is None:
+        raise NotFound(_("That account does not exist."), field="account_id")
+    return account
+
+
+def lifetime_service_minutes(user) -> int:
+    """Approved service ever credited, less reversed credits; conversions do not lower it.
+
+    Star levels count this, not the balance, so spending hours never costs a star.
+    """
+    original = aliased(Transaction)
+    hours = hours_account(user)
+    return db.session.scalar(
+        db.select(func.coalesce(func.sum(Entry.amount), 0))
+        .join(Transaction, Transaction.id == Entry.transaction_id)
+        .outerjoin(original, original.id == Transaction.reverses_id)
+        .where(
+            Entry.account_id == hours.id,
+            or_(
+                Transaction.kind == TransactionKind.SERVICE_CREDIT,
+                and_(
+                    Transaction.kind == TransactionKind.REVERSAL,
+                    original.kind == TransactionKind.SERVICE_CREDIT,
+                ),
+            ),
+        )
+    )

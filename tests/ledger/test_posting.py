@@ -216,3 +216,30 @@ def test_verify_catches_an_edit_that_keeps_the_sums_balanced(world):
     )
     report = verify()
     assert not report.ok and f"transaction {target.id}" in report.problems[0]
+
+
+def test_staff_allocate_only_from_their_budget_to_people_living_there(world, places, people):
+    from timebank.auth.models import User
+    from timebank.core.errors import PermissionDenied
+    from timebank.regions.models import Region
+
+    west_admin = db.session.get(User, people.west_admin.id)
+    west = db.session.get(Region, places.west.id)
+    with pytest.raises(PermissionDenied):  # carol lives in the east street
+        ledger.allocate(west_admin, west, world.carol, 10, key="x1", memo="m")
+    with pytest.raises(PermissionDenied):  # not west's budget to spend
+        ledger.allocate(west_admin, world.street, world.carol, 10, key="x2", memo="m")
+    staff = world.bob  # station staff of the east community's station
+    ledger.allocate(staff, world.community, world.carol, 10, key="x3", memo="m")
+    with pytest.raises(PermissionDenied):
+        ledger.allocate(staff, world.street, world.carol, 10, key="x4", memo="m")
+
+
+def test_only_an_administrator_over_the_person_reverses(world, places, people):
+    from timebank.auth.models import User
+    from timebank.core.errors import PermissionDenied
+
+    original = ledger.credit_service(world.alice, 45, world.community, key="c").transaction
+    with pytest.raises(PermissionDenied):
+        ledger.reverse(db.session.get(User, people.west_admin.id), original, "越权")
+    assert balance(ledger.hours_account(world.alice)) == 45

@@ -14,6 +14,7 @@ from sqlalchemy.orm import aliased
 from timebank.audit.services import record
 from timebank.core.db import utcnow
 from timebank.core.errors import Conflict, NotFound, ValidationFailed
+from timebank.core.security import administered_regions, can_admin_region, ensure
 from timebank.extensions import db
 from timebank.ledger.models import (
     AGGREGATED_KINDS,
@@ -452,6 +453,7 @@ def donate_to_pool(user, region, minutes: int, *, key: str, memo: str = "") -> P
 def grant_from_pool(actor, region, person, minutes: int, *, key: str, memo: str) -> Posted:
     """Staff give minutes from the region's public pool to an elder in need."""
     minutes = _positive(minutes, "minutes")
+    ensure(can_allocate(actor, region, person))
     return post(
         TransactionKind.POOL_GRANT,
         [
@@ -467,6 +469,7 @@ def grant_from_pool(actor, region, person, minutes: int, *, key: str, memo: str)
 def allocate(actor, region, person, points: int, *, key: str, memo: str) -> Posted:
     """Points from the region's allocation budget to a household in difficulty."""
     points = _positive(points, "points")
+    ensure(can_allocate(actor, region, person))
     return post(
         TransactionKind.ALLOCATION,
         [
@@ -484,6 +487,13 @@ def reverse(actor, original: Transaction, reason: str, *, key: str | None = None
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed(_("Give the reason for the reversal."), field="reason")
+    ensure(
+        all(
+            can_admin_region(actor, account_region(e.account))
+            for e in original.entries
+            if e.account.user_id is not None
+        )
+    )
     if original.kind == TransactionKind.REVERSAL:
         raise ValidationFailed(_("A reversal cannot itself be reversed."))
     already = db.session.scalar(db.select(Transaction).filter_by(reverses_id=original.id))
@@ -532,3 +542,48 @@ def lifetime_service_minutes(user) -> int:
             ),
         )
     )
+
+
+# -- who may see and move what -----------------------------------------------------------
+
+
+def account_region(account: Account):
+    """The region that decides who may read an account: the owner's community, or its own."""
+    if account.user_id is not None:
+        owner = account.user
+        return db.session.get(Region, owner.region_id) if owner.region_id else None
+    return account.region
+
+
+def can_view_account(actor, account: Account) -> bool:
+    """The owner, or an administrator whose subtree holds the account."""
+    if account.user_id is not None and account.user_id == getattr(actor, "id", None):
+        return True
+    return can_admin_region(actor, account_region(account))
+
+
+def allocation_regions(actor) -> list[Region]:
+    """Regions whose allocation budget the actor may spend: administered ones, and the
+    community of each station they staff."""
+    from timebank.auth.models import Role
+    from timebank.stations.models import Station
+
+    regions = (
+        list(administered_regions(actor))
+        if not actor.is_superadmin
+        else list(db.session.scalars(db.select(Region).where(Region.parent_id.is_(None))))
+    )
+    station_ids = [g.scope_id for g in actor.grants_of(Role.STATION_STAFF)]
+    if station_ids:
+        for station in db.session.scalars(db.select(Station).where(Station.id.in_(station_ids))):
+            if not any(r.contains(station.region) for r in regions):
+                regions.append(station.region)
+    return regions
+
+
+def can_allocate(actor, region, person) -> bool:
+    """Staff give points from a budget they hold, to people who live inside it."""
+    if not any(r.contains(region) for r in allocation_regions(actor)):
+        return False
+    home = db.session.get(Region, person.region_id) if person.region_id else None
+    return home is not None and region.contains(home)

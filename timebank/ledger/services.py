@@ -369,7 +369,9 @@ def convert(user, minutes: int, *, key: str, actor=None) -> Posted:
     home = db.session.get(Region, user.region_id) if user.region_id else None
     rate = rate_for(home)
     if rate is None:
-        raise ValidationFailed(_("No conversion rate is set for your community yet."))
+        raise ValidationFailed(
+            _("No conversion rate is set for your community yet."), code="no_conversion_rate"
+        )
     # Convert whole blocks only: at 10 points an hour, a block is 6 minutes = 1 point.
     step = gcd(60, rate.points_per_hour)
     block_minutes, block_points = 60 // step, rate.points_per_hour // step
@@ -568,11 +570,9 @@ def allocation_regions(actor) -> list[Region]:
     from timebank.auth.models import Role
     from timebank.stations.models import Station
 
-    regions = (
-        list(administered_regions(actor))
-        if not actor.is_superadmin
-        else list(db.session.scalars(db.select(Region).where(Region.parent_id.is_(None))))
-    )
+    if actor.is_superadmin:
+        return list(db.session.scalars(db.select(Region).where(Region.parent_id.is_(None))))
+    regions = list(administered_regions(actor))
     station_ids = [g.scope_id for g in actor.grants_of(Role.STATION_STAFF)]
     if station_ids:
         for station in db.session.scalars(db.select(Station).where(Station.id.in_(station_ids))):

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import date
 from math import gcd
 
+from flask import current_app
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import and_, func, or_, update
 from sqlalchemy.exc import IntegrityError
@@ -262,7 +264,9 @@ def _advance(account: Account, entry: Entry, tx_hash: str) -> None:
     new_balance = row.balance + entry.amount
     if new_balance < 0:
         raise InsufficientBalance(
-            _("The balance is too low: %(balance)s available.", balance=row.balance),
+            _("The balance is too low: %(balance)s minutes available.", balance=row.balance)
+            if account.currency == Currency.MINUTES
+            else _("The balance is too low: %(balance)s points available.", balance=row.balance),
             field="amount",
         )
     entry.seq = row.last_seq + 1
@@ -382,9 +386,13 @@ def convert(user, minutes: int, *, key: str, actor=None) -> Posted:
         )
     spent, earned = blocks * block_minutes, blocks * block_points
     exchange = rate.region
-    memo = _(
-        "%(minutes)d minutes at %(rate)d points per hour", minutes=spent, rate=rate.points_per_hour
-    )
+    # The ledger keeps one language whoever converts: the system's default one.
+    with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
+        memo = _(
+            "%(minutes)d minutes at %(rate)d points per hour",
+            minutes=spent,
+            rate=rate.points_per_hour,
+        )
     return post(
         TransactionKind.CONVERSION,
         [

@@ -99,6 +99,8 @@ def register_blueprints(app: Flask) -> None:
     from timebank.auth.api import blp as auth_api
     from timebank.auth.views import bp as auth_views
     from timebank.extensions import api, csrf
+    from timebank.ledger.api import blp as ledger_api
+    from timebank.ledger.views import bp as ledger_views
     from timebank.main.api_docs import bp as api_docs
     from timebank.main.views import bp as main_views
     from timebank.organizations.api import blp as organizations_api
@@ -115,10 +117,11 @@ def register_blueprints(app: Flask) -> None:
         stations_views,
         organizations_views,
         audit_views,
+        ledger_views,
         api_docs,
     ):
         app.register_blueprint(blueprint)
-    for blp in (auth_api, regions_api, stations_api, organizations_api):
+    for blp in (auth_api, regions_api, stations_api, organizations_api, ledger_api):
         api.register_blueprint(blp, url_prefix=f"/api/v1{blp.url_prefix or ''}")
         # API CSRF is checked in auth.login: bearer calls are exempt, cookie calls are not.
         csrf.exempt(blp)

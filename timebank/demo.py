@@ -1,9 +1,13 @@
 """A believable demo district: streets, communities, stations, teams, staff and volunteers."""
 
+from datetime import date
+
 from timebank.auth.models import Role, User
 from timebank.auth.services import create_user, grant_role
 from timebank.core.security import SYSTEM
 from timebank.extensions import db
+from timebank.ledger import services as ledger
+from timebank.ledger.models import ConversionRate
 from timebank.organizations.services import create_organization
 from timebank.regions.models import Region
 from timebank.regions.services import create_region
@@ -53,9 +57,11 @@ def has_data() -> bool:
     return db.session.scalar(db.select(Region.id).limit(1)) is not None
 
 
-def _user(login: str, name: str) -> User:
+def _user(login: str, name: str, home=None) -> User:
     kwargs = {"phone": login} if login.isdigit() else {"username": login}
-    return create_user(None, name=name, password=DEMO_PASSWORD, **kwargs)
+    user = create_user(None, name=name, password=DEMO_PASSWORD, **kwargs)
+    user.region_id = home.id if home is not None else None
+    return user
 
 
 def seed() -> None:
@@ -95,9 +101,28 @@ def seed() -> None:
     grant_role(seeder, _user("district", "林晓红"), Role.ADMIN, district.id)
     grant_role(seeder, _user("dongjie", "郑建国"), Role.ADMIN, streets["东街街道"].id)
     grant_role(seeder, _user("wenquan", "许丽"), Role.ADMIN, streets["温泉街道"].id)
-    grant_role(seeder, _user("staff", "陈晓明"), Role.STATION_STAFF, stations[0].id)
-    grant_role(seeder, _user("leader", "黄志强"), Role.TEAM_LEADER, teams[0].id)
+    staff = _user("staff", "陈晓明", home=communities[0])
+    grant_role(seeder, staff, Role.STATION_STAFF, stations[0].id)
+    grant_role(
+        seeder, _user("leader", "黄志强", home=communities[0]), Role.TEAM_LEADER, teams[0].id
+    )
+
+    # The district converts one hour of service into 10 points.
+    db.session.add(
+        ConversionRate(region_id=district.id, points_per_hour=10, effective_from=date(2026, 1, 1))
+    )
     for index, (phone, name) in enumerate(VOLUNTEERS):
-        volunteer = _user(phone, name)
-        grant_role(seeder, volunteer, Role.VOLUNTEER, communities[index % len(communities)].id)
+        community = communities[index % len(communities)]
+        volunteer = _user(phone, name, home=community)
+        grant_role(seeder, volunteer, Role.VOLUNTEER, community.id)
+        # A few months of approved service, so statements and balances have something in them.
+        for month, minutes in enumerate((120, 90, 180, 60)[: 1 + index % 4], start=7):
+            ledger.credit_service(
+                volunteer,
+                minutes + 30 * (index % 3),
+                community,
+                key=f"demo:service:{phone}:{month}",
+                actor=staff,
+                memo=f"2026年{month}月 社区志愿服务",
+            )
     db.session.flush()

@@ -66,11 +66,15 @@ def _setup(url: str, instance: str, minutes: int = 0) -> dict:
         district = create_region(SYSTEM, name="并发区", parent=None, level="district")
         street = create_region(SYSTEM, name="并发街道", parent=district)
         community = create_region(SYSTEM, name="并发社区", parent=street)
-        person = create_user(SYSTEM, name="并发志愿者", username="racer",
-                             password="Racing-Volunteer-1")
+        person = create_user(
+            SYSTEM, name="并发志愿者", username="racer", password="Racing-Volunteer-1"
+        )
         person.region_id = community.id
-        db.session.add(ConversionRate(region_id=district.id, points_per_hour=10,
-                                      effective_from=date(2020, 1, 1)))
+        db.session.add(
+            ConversionRate(
+                region_id=district.id, points_per_hour=10, effective_from=date(2020, 1, 1)
+            )
+        )
         if minutes:
             ledger.credit_service(person, minutes, community, key="setup:credit")
         db.session.commit()
@@ -127,8 +131,11 @@ def _balances(url: str, instance: str, ids: dict):
     with app.test_request_context():
         person = db.session.get(User, ids["person"])
         pool = ledger.region_account(db.session.get(Region, ids["community"]), AccountKind.POOL)
-        found = (ledger.balance_of(ledger.hours_account(person)), ledger.balance_of(pool),
-                 ledger.balance_of(ledger.points_account(person)))
+        found = (
+            ledger.balance_of(ledger.hours_account(person)),
+            ledger.balance_of(pool),
+            ledger.balance_of(ledger.points_account(person)),
+        )
         db.session.rollback()
         db.engine.dispose()
     return found
@@ -139,8 +146,7 @@ def test_parallel_debits_never_overdraw(fresh_url, tmp_path):
     spawn = multiprocessing.get_context("spawn")
     start, results = spawn.Event(), spawn.Queue()
     workers = [
-        spawn.Process(target=_debit_worker,
-                      args=(fresh_url, str(tmp_path), ids, n, start, results))
+        spawn.Process(target=_debit_worker, args=(fresh_url, str(tmp_path), ids, n, start, results))
         for n in range(PROCESSES)
     ]
     for worker in workers:
@@ -236,9 +242,9 @@ def test_a_batch_killed_midway_leaves_no_partial_transaction(fresh_url, tmp_path
     assert points == 0
     engine = sa.create_engine(fresh_url)
     with engine.connect() as conn:
-        partial = conn.execute(sa.text(
-            "SELECT count(*) FROM ledger_transaction WHERE idempotency_key LIKE 'batch:%'"
-        )).scalar()
+        partial = conn.execute(
+            sa.text("SELECT count(*) FROM ledger_transaction WHERE idempotency_key LIKE 'batch:%'")
+        ).scalar()
     engine.dispose()
     assert partial == 0
     assert _verify(fresh_url, str(tmp_path)).exit_code == 0

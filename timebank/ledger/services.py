@@ -101,6 +101,24 @@ def points_account(user) -> Account:
     )
 
 
+def find_person_account(user, kind: AccountKind) -> Account | None:
+    """The person's account of that kind if it was ever opened; never creates one (reads)."""
+    return db.session.scalar(db.select(Account).filter_by(user_id=user.id, kind=kind))
+
+
+def find_region_account(region, kind: AccountKind) -> Account | None:
+    return db.session.scalar(
+        db.select(Account).where(
+            Account.region_id == region.id, Account.user_id.is_(None), Account.kind == kind
+        )
+    )
+
+
+def home_of(user) -> Region | None:
+    """The community the person belongs to today."""
+    return db.session.get(Region, user.region_id) if user.region_id else None
+
+
 SYSTEM_CURRENCY = {
     AccountKind.ISSUANCE: Currency.MINUTES,
     AccountKind.ALLOCATION: Currency.POINTS,
@@ -152,8 +170,18 @@ def entry_hash(
     return _digest("entry", prev_hash, tx_hash, account_id, amount, seq, balance_after)
 
 
-def fingerprint(kind: str, legs: list[tuple[int, int]], memo: str, reverses_id) -> str:
-    return _digest("request", kind, sorted(legs), memo, reverses_id)
+def fingerprint(kind: str, request) -> str:
+    """Digest of what the caller asked: a retry must match it to be answered as a replay."""
+    return _digest("request", kind, request)
+
+
+def replay(kind: TransactionKind, key: str, request: dict) -> "Posted | None":
+    """The earlier answer to this key, before anything is recomputed.
+
+    Operations call this first, so that a retry gets its first answer even if the
+    rate, the caller's community or their roles changed in between.
+    """
+    return _existing(key, fingerprint(str(kind), request))
 
 
 # -- posting ------------------------------------------------------------------------------
@@ -196,6 +224,7 @@ def post(
     actor=None,
     memo: str = "",
     reverses: Transaction | None = None,
+    request: dict | None = None,
 ) -> Posted:
     """Record one balanced transaction, exactly once per key.
 
@@ -203,6 +232,9 @@ def post(
     the same key with another request is refused. Accounts that keep a balance are
     locked in id order (no deadlocks), checked, and advanced with a conditional UPDATE;
     an account without the funds refuses the whole transaction.
+
+    `request` describes what the caller asked (defaults to the legs and memo): that is
+    what a retry with the same key must match.
     """
     if not key or len(key) > 200:
         raise ValidationFailed(
@@ -214,7 +246,9 @@ def post(
     _check_legs(legs)
     pairs = [(leg.account.id, leg.amount) for leg in legs]
     reverses_id = reverses.id if reverses is not None else None
-    print_ = fingerprint(str(kind), pairs, memo, reverses_id)
+    if request is None:
+        request = {"legs": sorted(pairs), "memo": memo, "reverses": reverses_id}
+    print_ = fingerprint(str(kind), request)
     replay = _existing(key, print_)
     if replay:
         return replay
@@ -304,6 +338,9 @@ def _positive(amount, field="amount") -> int:
 
 def credit_service(volunteer, minutes: int, region, *, key: str, actor=None, memo="") -> Posted:
     """Deposit approved service minutes, issued by the region where the service happened."""
+    request = {"volunteer": volunteer.id, "region": region.id, "minutes": minutes, "memo": memo}
+    if done := replay(TransactionKind.SERVICE_CREDIT, key, request):
+        return done
     minutes = _positive(minutes, "minutes")
     return post(
         TransactionKind.SERVICE_CREDIT,
@@ -314,6 +351,7 @@ def credit_service(volunteer, minutes: int, region, *, key: str, actor=None, mem
         key=key,
         actor=actor,
         memo=memo,
+        request=request,
     )
 
 
@@ -365,26 +403,50 @@ def set_rate(actor, region, points_per_hour: int, effective_from: date) -> Conve
     return rate
 
 
+@dataclass(frozen=True)
+class Quote:
+    """What converting a number of minutes gives at a rate: whole blocks only."""
+
+    minutes: int
+    spent: int
+    points: int
+    block_minutes: int
+    block_points: int
+
+    @property
+    def left(self) -> int:
+        return self.minutes - self.spent
+
+
+def quote_conversion(rate: ConversionRate, minutes: int) -> Quote:
+    # At 10 points an hour a block is 6 minutes = 1 point; odd minutes stay banked.
+    step = gcd(60, rate.points_per_hour)
+    block_minutes, block_points = 60 // step, rate.points_per_hour // step
+    blocks = max(minutes, 0) // block_minutes
+    return Quote(
+        minutes, blocks * block_minutes, blocks * block_points, block_minutes, block_points
+    )
+
+
 def convert(user, minutes: int, *, key: str, actor=None) -> Posted:
     """Turn banked minutes into points at the rate in force; leftover minutes stay banked."""
+    request = {"user": user.id, "minutes": minutes}
+    if done := replay(TransactionKind.CONVERSION, key, request):
+        return done
     minutes = _positive(minutes, "minutes")
     hours = hours_account(user)
     # The person's community today, not when the account was opened: people move.
-    home = db.session.get(Region, user.region_id) if user.region_id else None
-    rate = rate_for(home)
+    rate = rate_for(home_of(user))
     if rate is None:
         raise ValidationFailed(
             _("No conversion rate is set for your community yet."), code="no_conversion_rate"
         )
-    # Convert whole blocks only: at 10 points an hour, a block is 6 minutes = 1 point.
-    step = gcd(60, rate.points_per_hour)
-    block_minutes, block_points = 60 // step, rate.points_per_hour // step
-    blocks = minutes // block_minutes
-    if blocks == 0:
+    quote = quote_conversion(rate, minutes)
+    if quote.spent == 0:
         raise ValidationFailed(
-            _("Convert at least %(n)d minutes.", n=block_minutes), field="minutes"
+            _("Convert at least %(n)d minutes.", n=quote.block_minutes), field="minutes"
         )
-    spent, earned = blocks * block_minutes, blocks * block_points
+    spent, earned = quote.spent, quote.points
     exchange = rate.region
     # The ledger keeps one language whoever converts: the system's default one.
     with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
@@ -404,6 +466,7 @@ def convert(user, minutes: int, *, key: str, actor=None) -> Posted:
         key=key,
         actor=actor or user,
         memo=memo,
+        request=request,
     )
 
 
@@ -426,6 +489,9 @@ def declare_family(user, relative, relation: str) -> FamilyLink:
 
 def gift(user, relative, minutes: int, *, key: str, memo: str = "") -> Posted:
     """Give banked minutes to a family member the giver has declared."""
+    request = {"from": user.id, "to": relative.id, "minutes": minutes, "memo": memo}
+    if done := replay(TransactionKind.GIFT, key, request):
+        return done
     minutes = _positive(minutes, "minutes")
     declared = db.session.scalar(
         db.select(FamilyLink.id).filter_by(user_id=user.id, relative_id=relative.id)
@@ -443,10 +509,14 @@ def gift(user, relative, minutes: int, *, key: str, memo: str = "") -> Posted:
         key=key,
         actor=user,
         memo=memo,
+        request=request,
     )
 
 
 def donate_to_pool(user, region, minutes: int, *, key: str, memo: str = "") -> Posted:
+    request = {"user": user.id, "region": region.id, "minutes": minutes, "memo": memo}
+    if done := replay(TransactionKind.POOL_DONATION, key, request):
+        return done
     minutes = _positive(minutes, "minutes")
     return post(
         TransactionKind.POOL_DONATION,
@@ -457,14 +527,18 @@ def donate_to_pool(user, region, minutes: int, *, key: str, memo: str = "") -> P
         key=key,
         actor=user,
         memo=memo,
+        request=request,
     )
 
 
 def grant_from_pool(actor, region, person, minutes: int, *, key: str, memo: str) -> Posted:
     """Staff give minutes from the region's public pool to an elder in need."""
+    request = {"region": region.id, "person": person.id, "minutes": minutes, "memo": memo}
+    if done := replay(TransactionKind.POOL_GRANT, key, request):
+        return done
     minutes = _positive(minutes, "minutes")
     ensure(can_allocate(actor, region, person))
-    return post(
+    posted = post(
         TransactionKind.POOL_GRANT,
         [
             Leg(region_account(region, AccountKind.POOL), -minutes),
@@ -473,14 +547,27 @@ def grant_from_pool(actor, region, person, minutes: int, *, key: str, memo: str)
         key=key,
         actor=actor,
         memo=memo,
+        request=request,
     )
+    record(
+        actor,
+        "ledger.pool_grant",
+        posted.transaction,
+        region=region,
+        person_id=person.id,
+        minutes=minutes,
+    )
+    return posted
 
 
 def allocate(actor, region, person, points: int, *, key: str, memo: str) -> Posted:
     """Points from the region's allocation budget to a household in difficulty."""
+    request = {"region": region.id, "person": person.id, "points": points, "memo": memo}
+    if done := replay(TransactionKind.ALLOCATION, key, request):
+        return done
     points = _positive(points, "points")
     ensure(can_allocate(actor, region, person))
-    return post(
+    posted = post(
         TransactionKind.ALLOCATION,
         [
             Leg(region_account(region, AccountKind.ALLOCATION), -points),
@@ -489,35 +576,50 @@ def allocate(actor, region, person, points: int, *, key: str, memo: str) -> Post
         key=key,
         actor=actor,
         memo=memo,
+        request=request,
     )
+    record(
+        actor,
+        "ledger.allocate",
+        posted.transaction,
+        region=region,
+        person_id=person.id,
+        points=points,
+    )
+    return posted
 
 
 def reverse(actor, original: Transaction, reason: str, *, key: str | None = None) -> Posted:
-    """Undo a transaction with its mirror image; the original stays as it was."""
+    """Undo a transaction with its mirror image; the original stays as it was.
+
+    Only an administrator over every account it touched may reverse it, once.
+    """
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed(_("Give the reason for the reversal."), field="reason")
-    ensure(
-        all(
-            can_admin_region(actor, account_region(e.account))
-            for e in original.entries
-            if e.account.user_id is not None
-        )
-    )
+    key = key or f"reversal:{original.id}"
+    request = {"reverses": original.id, "reason": reason}
+    if done := replay(TransactionKind.REVERSAL, key, request):
+        return done
+    ensure(all(can_admin_region(actor, account_region(e.account)) for e in original.entries))
     if original.kind == TransactionKind.REVERSAL:
         raise ValidationFailed(_("A reversal cannot itself be reversed."))
-    already = db.session.scalar(db.select(Transaction).filter_by(reverses_id=original.id))
-    if already is not None and key is None:
-        raise Conflict(_("This transaction has already been reversed."))
+    already = _("This transaction has already been reversed.")
+    if db.session.scalar(db.select(Transaction.id).filter_by(reverses_id=original.id)):
+        raise Conflict(already)
     legs = [Leg(entry.account, -entry.amount) for entry in original.entries]
-    posted = post(
-        TransactionKind.REVERSAL,
-        legs,
-        key=key or f"reversal:{original.id}",
-        actor=actor,
-        memo=reason,
-        reverses=original,
-    )
+    try:
+        posted = post(
+            TransactionKind.REVERSAL,
+            legs,
+            key=key,
+            actor=actor,
+            memo=reason,
+            reverses=original,
+            request=request,
+        )
+    except IntegrityError:  # reversed meanwhile under another key: reverses_id is unique
+        raise Conflict(already) from None
     if not posted.replayed:
         record(actor, "ledger.reverse", posted.transaction, reverses=original.id, reason=reason)
     return posted
@@ -536,7 +638,9 @@ def lifetime_service_minutes(user) -> int:
     Star levels count this, not the balance, so spending hours never costs a star.
     """
     original = aliased(Transaction)
-    hours = hours_account(user)
+    hours = find_person_account(user, AccountKind.HOURS)
+    if hours is None:
+        return 0
     return db.session.scalar(
         db.select(func.coalesce(func.sum(Entry.amount), 0))
         .join(Transaction, Transaction.id == Entry.transaction_id)
@@ -589,9 +693,11 @@ def allocation_regions(actor) -> list[Region]:
     return regions
 
 
+def lives_in(person, region) -> bool:
+    home = home_of(person)
+    return home is not None and region.contains(home)
+
+
 def can_allocate(actor, region, person) -> bool:
     """Staff give points from a budget they hold, to people who live inside it."""
-    if not any(r.contains(region) for r in allocation_regions(actor)):
-        return False
-    home = db.session.get(Region, person.region_id) if person.region_id else None
-    return home is not None and region.contains(home)
+    return any(r.contains(region) for r in allocation_regions(actor)) and lives_in(person, region)

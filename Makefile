@@ -7,7 +7,7 @@ CATALOGS := $(wildcard timebank/translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGS:.po=.mo)
 export FLASK_APP := wsgi
 
-.PHONY: install run test lint format translations extract bench clean
+.PHONY: install run test lint format translations extract bench bench-http bench-ledger clean
 
 install: $(STAMP) $(COMPILED)
 
@@ -44,8 +44,13 @@ extract: install
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o timebank/translations/messages.pot .
 	$(BIN)/pybabel update -i timebank/translations/messages.pot -d timebank/translations --no-fuzzy-matching
 
-bench: install
+bench: bench-http bench-ledger
+
+bench-http: install
 	$(BIN)/python bench/http_baseline.py
+
+bench-ledger: install
+	$(BIN)/python bench/ledger.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

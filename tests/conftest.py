@@ -36,20 +36,29 @@ def _compile_catalogues() -> None:
                 write_mo(dst, catalog, use_fuzzy=True)
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory):
+@contextlib.contextmanager
+def fresh_database(folder: Path, prefix: str = "timebank_test"):
+    """The URL of a new empty database on the test backend, dropped afterwards."""
     if TEST_DATABASE_URL.startswith("postgres"):
         base = sa.engine.make_url(TEST_DATABASE_URL).set(drivername="postgresql+psycopg")
-        name = f"timebank_test_{os.getpid()}_{secrets.token_hex(3)}"
+        name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
         admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield base.set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+        try:
+            yield base.set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.dispose()
     else:
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'timebank.sqlite'}"
+        yield f"sqlite:///{folder / f'{prefix}.sqlite'}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    with fresh_database(tmp_path_factory.mktemp("db")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ deleted afterwards: the database refuses).
 
 import multiprocessing
 import os
-import secrets
 import signal
 import threading
 from datetime import date
@@ -14,7 +13,7 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import TEST_DATABASE_URL
+from tests.conftest import TEST_DATABASE_URL, fresh_database
 
 POSTGRES = TEST_DATABASE_URL.startswith("postgres")
 # PostgreSQL takes the issue's 8 writers; SQLite, one writer at a time by design, takes 4.
@@ -27,18 +26,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def fresh_url(tmp_path):
-    if POSTGRES:
-        base = sa.engine.make_url(TEST_DATABASE_URL).set(drivername="postgresql+psycopg")
-        name = f"timebank_ledger_{os.getpid()}_{secrets.token_hex(3)}"
-        admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield base.set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-    else:
-        yield f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    with fresh_database(tmp_path, "timebank_ledger") as url:
+        yield url
 
 
 def _app(url: str, instance: str):

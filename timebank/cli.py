@@ -69,8 +69,17 @@ ledger = click.Group("ledger", help="The time bank and points ledger.")
 @with_appcontext
 def ledger_verify():
     """Recompute every balance, sum and hash; exit 1 naming the first problem."""
+    from timebank.core.db import sqlite_begin_mode
     from timebank.ledger.verify import verify
 
+    # One consistent snapshot, read-only: on PostgreSQL a REPEATABLE READ transaction (so
+    # live postings cannot cause false alarms); on SQLite a DEFERRED one (WAL readers do
+    # not block writers, while IMMEDIATE would hold the write lock for the whole run).
+    sqlite_begin_mode.set("DEFERRED")
+    if db.engine.dialect.name == "postgresql":
+        db.session.connection(
+            execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+        )
     report = verify()
     click.echo(
         f"{report.accounts} accounts, {report.transactions} transactions, "

@@ -244,3 +244,12 @@ def test_only_an_administrator_over_the_person_reverses(world, places, people):
     with pytest.raises(PermissionDenied):
         ledger.reverse(db.session.get(User, people.west_admin.id), original, "越权")
     assert balance(ledger.hours_account(world.alice)) == 45
+
+
+def test_verify_does_not_depend_on_the_sessions_time_zone(world):
+    if db.session.get_bind().dialect.name != "postgresql":
+        pytest.skip("only PostgreSQL returns times in the session's time zone")
+    ledger.credit_service(world.alice, 60, world.community, key="c")
+    db.session.execute(text("SET LOCAL TIME ZONE 'Asia/Shanghai'"))
+    db.session.expire_all()
+    assert verify().ok

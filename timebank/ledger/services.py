@@ -9,7 +9,7 @@ from math import gcd
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import and_, bindparam, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -234,7 +234,8 @@ def post(
     an account without the funds refuses the whole transaction.
 
     `request` describes what the caller asked (defaults to the legs and memo): that is
-    what a retry with the same key must match.
+    what a retry with the same key must match. A caller passing it has already called
+    replay() with it.
     """
     if not key or len(key) > 200:
         raise ValidationFailed(
@@ -248,10 +249,13 @@ def post(
     reverses_id = reverses.id if reverses is not None else None
     if request is None:
         request = {"legs": sorted(pairs), "memo": memo, "reverses": reverses_id}
-    print_ = fingerprint(str(kind), request)
-    replay = _existing(key, print_)
-    if replay:
-        return replay
+        print_ = fingerprint(str(kind), request)
+        if done := _existing(key, print_):
+            return done
+    else:
+        # The operation asked replay() before computing the legs; a race with the same
+        # key still ends below, at the unique index.
+        print_ = fingerprint(str(kind), request)
     try:
         with db.session.begin_nested():
             return Posted(
@@ -259,9 +263,8 @@ def post(
             )
     except IntegrityError:
         # A concurrent request with the same key won the race: answer as a replay.
-        replay = _existing(key, print_)
-        if replay:
-            return replay
+        if done := _existing(key, print_):
+            return done
         raise
 
 
@@ -288,13 +291,33 @@ def _insert(kind, legs, pairs, key, print_, actor, memo, reverses_id) -> Transac
     return tx
 
 
+# The two statements every debit and credit runs, built once: they are the hot path.
+_LOCK_ACCOUNT = (
+    db.select(Account.balance, Account.last_seq, Account.last_hash)
+    .where(Account.id == bindparam("account_id"))
+    .with_for_update()
+)
+# Conditional: moves only from the state just read, and never below zero.
+_MOVE_BALANCE = (
+    update(Account)
+    .where(
+        Account.id == bindparam("account_id"),
+        Account.last_seq == bindparam("seen_seq"),
+        Account.balance + bindparam("amount") >= 0,
+    )
+    .values(
+        balance=Account.balance + bindparam("amount"),
+        last_seq=bindparam("new_seq"),
+        last_hash=bindparam("new_hash"),
+    )
+)
+
+
 def _advance(account: Account, entry: Entry, tx_hash: str) -> None:
     """Lock the account's row, check the funds, chain the entry and move the balance."""
-    row = db.session.execute(
-        db.select(Account.balance, Account.last_seq, Account.last_hash)
-        .where(Account.id == account.id)
-        .with_for_update()
-    ).one()
+    # On the session's connection: the same transaction, without an ORM flush per statement.
+    connection = db.session.connection()
+    row = connection.execute(_LOCK_ACCOUNT, {"account_id": account.id}).one()
     new_balance = row.balance + entry.amount
     if new_balance < 0:
         raise InsufficientBalance(
@@ -309,16 +332,15 @@ def _advance(account: Account, entry: Entry, tx_hash: str) -> None:
     entry.hash = entry_hash(
         row.last_hash, tx_hash, account.id, entry.amount, entry.seq, new_balance
     )
-    # Conditional: moves only from the state just read, and never below zero.
-    done = db.session.execute(
-        update(Account)
-        .where(
-            Account.id == account.id,
-            Account.last_seq == row.last_seq,
-            Account.balance + entry.amount >= 0,
-        )
-        .values(balance=Account.balance + entry.amount, last_seq=entry.seq, last_hash=entry.hash)
-        .execution_options(synchronize_session=False)
+    done = connection.execute(
+        _MOVE_BALANCE,
+        {
+            "account_id": account.id,
+            "seen_seq": row.last_seq,
+            "amount": entry.amount,
+            "new_seq": entry.seq,
+            "new_hash": entry.hash,
+        },
     )
     if done.rowcount != 1:
         raise InsufficientBalance(_("The balance changed meanwhile; try again."))

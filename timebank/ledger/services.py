@@ -553,62 +553,53 @@ def donate_to_pool(user, region, minutes: int, *, key: str, memo: str = "") -> P
     )
 
 
+def _staff_grant(
+    kind, action, actor, region, person, amount, *, field, source_kind, target, key, memo
+) -> Posted:
+    """Staff move value from a region's budget or pool to a person living there; audited."""
+    request = {"region": region.id, "person": person.id, field: amount, "memo": memo}
+    if done := replay(kind, key, request):
+        return done
+    amount = _positive(amount, field)
+    ensure(can_allocate(actor, region, person))
+    legs = [Leg(region_account(region, source_kind), -amount), Leg(target(person), amount)]
+    posted = post(kind, legs, key=key, actor=actor, memo=memo, request=request)
+    record(actor, action, posted.transaction, region=region, person_id=person.id, **{field: amount})
+    return posted
+
+
 def grant_from_pool(actor, region, person, minutes: int, *, key: str, memo: str) -> Posted:
     """Staff give minutes from the region's public pool to an elder in need."""
-    request = {"region": region.id, "person": person.id, "minutes": minutes, "memo": memo}
-    if done := replay(TransactionKind.POOL_GRANT, key, request):
-        return done
-    minutes = _positive(minutes, "minutes")
-    ensure(can_allocate(actor, region, person))
-    posted = post(
+    return _staff_grant(
         TransactionKind.POOL_GRANT,
-        [
-            Leg(region_account(region, AccountKind.POOL), -minutes),
-            Leg(hours_account(person), minutes),
-        ],
-        key=key,
-        actor=actor,
-        memo=memo,
-        request=request,
-    )
-    record(
-        actor,
         "ledger.pool_grant",
-        posted.transaction,
-        region=region,
-        person_id=person.id,
-        minutes=minutes,
+        actor,
+        region,
+        person,
+        minutes,
+        field="minutes",
+        source_kind=AccountKind.POOL,
+        target=hours_account,
+        key=key,
+        memo=memo,
     )
-    return posted
 
 
 def allocate(actor, region, person, points: int, *, key: str, memo: str) -> Posted:
     """Points from the region's allocation budget to a household in difficulty."""
-    request = {"region": region.id, "person": person.id, "points": points, "memo": memo}
-    if done := replay(TransactionKind.ALLOCATION, key, request):
-        return done
-    points = _positive(points, "points")
-    ensure(can_allocate(actor, region, person))
-    posted = post(
+    return _staff_grant(
         TransactionKind.ALLOCATION,
-        [
-            Leg(region_account(region, AccountKind.ALLOCATION), -points),
-            Leg(points_account(person), points),
-        ],
-        key=key,
-        actor=actor,
-        memo=memo,
-        request=request,
-    )
-    record(
-        actor,
         "ledger.allocate",
-        posted.transaction,
-        region=region,
-        person_id=person.id,
-        points=points,
+        actor,
+        region,
+        person,
+        points,
+        field="points",
+        source_kind=AccountKind.ALLOCATION,
+        target=points_account,
+        key=key,
+        memo=memo,
     )
-    return posted
 
 
 def reverse(actor, original: Transaction, reason: str, *, key: str | None = None) -> Posted:

@@ -12,6 +12,7 @@ import re
 import resource
 import secrets
 import shutil
+import signal
 import subprocess
 import time
 from datetime import UTC, datetime
@@ -215,3 +216,25 @@ def write_doc_section(section: str, start: str, end: str, intro: str) -> None:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     DOC_FILE.parent.mkdir(parents=True, exist_ok=True)
     DOC_FILE.write_text(text)
+
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+def parse_backends(parser, value: str) -> list[str]:
+    """The --backends option as a list; anything but sqlite and postgresql is an error."""
+    backends = [b.strip() for b in value.split(",") if b.strip()]
+    unknown = set(backends) - set(BACKENDS)
+    if unknown or not backends:
+        parser.error(f"unknown backends: {', '.join(sorted(unknown)) or '(none)'}")
+    return backends
+
+
+def _exit_on_signal(signum, _frame):
+    # SystemExit unwinds the stack, so servers are stopped and databases dropped.
+    raise SystemExit(128 + signum)
+
+
+def exit_cleanly_on_signals() -> None:
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _exit_on_signal)

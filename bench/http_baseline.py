@@ -42,7 +42,9 @@ from common import (
     CpuMeter,
     PostgresDatabase,
     SqliteDatabase,
+    exit_cleanly_on_signals,
     idle_pct,
+    parse_backends,
     write_doc_section,
 )
 from common import machine_facts as base_machine_facts
@@ -603,25 +605,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--write-doc", action="store_true", help="update docs/PERFORMANCE.md with the results"
     )
     args = parser.parse_args(argv)
-    args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    args.backends = parse_backends(parser, args.backends)
     args.wait_until = time.monotonic() + max(0, args.wait_idle)
-    unknown = set(args.backends) - {"sqlite", "postgresql"}
-    if unknown or not args.backends:
-        parser.error(f"unknown backends: {', '.join(sorted(unknown)) or '(none)'}")
     if not 1 <= args.duration <= 600 or not 1 <= args.connections <= 1000:
         parser.error("duration must be 1-600 s and connections 1-1000")
     return args
 
 
-def _exit_on_signal(signum, _frame):
-    # SystemExit unwinds the stack, so gunicorn is stopped and the database dropped.
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _exit_on_signal)
+    exit_cleanly_on_signals()
     if shutil.which("wrk") is None:
         print(
             "wrk is not installed; install it with `apt-get install -y wrk` (Debian/Ubuntu).",

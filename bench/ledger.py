@@ -40,7 +40,6 @@ import multiprocessing
 import os
 import pstats
 import resource
-import signal
 import statistics
 import sys
 import tempfile
@@ -62,7 +61,9 @@ from common import (
     CpuMeter,
     PostgresDatabase,
     SqliteDatabase,
+    exit_cleanly_on_signals,
     machine_facts,
+    parse_backends,
     write_doc_section,
 )
 
@@ -1304,10 +1305,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--write-doc", action="store_true", help="update docs/PERFORMANCE.md with the results"
     )
     args = parser.parse_args(argv)
-    args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    unknown = set(args.backends) - {"sqlite", "postgresql"}
-    if unknown or not args.backends:
-        parser.error(f"unknown backends: {', '.join(sorted(unknown)) or '(none)'}")
+    args.backends = parse_backends(parser, args.backends)
     limits = {
         "postings": (args.postings, 4, 100_000),
         "processes": (args.processes, 1, 32),
@@ -1324,15 +1322,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _exit_on_signal(signum, _frame):
-    # SystemExit unwinds the stack, so the PostgreSQL database is dropped.
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _exit_on_signal)
+    exit_cleanly_on_signals()
     runs: list[BackendRun] = []
     versions: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="timebank-bench-ledger-") as tmp:

@@ -81,24 +81,22 @@ def _account(owner_key: str, kind: AccountKind, currency: Currency, **owner) -> 
     return account
 
 
-def hours_account(user) -> Account:
+PERSON_CURRENCY = {AccountKind.HOURS: Currency.MINUTES, AccountKind.POINTS: Currency.POINTS}
+
+
+def person_account(user, kind: AccountKind) -> Account:
+    """The person's hours or points account, opened on first use (for postings)."""
     return _account(
-        f"user:{user.id}",
-        AccountKind.HOURS,
-        Currency.MINUTES,
-        user_id=user.id,
-        region_id=user.region_id,
+        f"user:{user.id}", kind, PERSON_CURRENCY[kind], user_id=user.id, region_id=user.region_id
     )
+
+
+def hours_account(user) -> Account:
+    return person_account(user, AccountKind.HOURS)
 
 
 def points_account(user) -> Account:
-    return _account(
-        f"user:{user.id}",
-        AccountKind.POINTS,
-        Currency.POINTS,
-        user_id=user.id,
-        region_id=user.region_id,
-    )
+    return person_account(user, AccountKind.POINTS)
 
 
 def find_person_account(user, kind: AccountKind) -> Account | None:

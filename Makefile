@@ -7,7 +7,7 @@ CATALOGS := $(wildcard timebank/translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGS:.po=.mo)
 export FLASK_APP := wsgi
 
-.PHONY: install run test lint format translations extract bench bench-http bench-ledger clean
+.PHONY: install run test lint format translations extract bench bench-http bench-ledger bench-import clean
 
 install: $(STAMP) $(COMPILED)
 
@@ -41,16 +41,19 @@ format: install
 
 # Pull new strings into the catalogues; translators then fill the .po files.
 extract: install
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o timebank/translations/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_ngettext:1,2 -o timebank/translations/messages.pot .
 	$(BIN)/pybabel update -i timebank/translations/messages.pot -d timebank/translations --no-fuzzy-matching
 
-bench: bench-http bench-ledger
+bench: bench-http bench-ledger bench-import
 
 bench-http: install
 	$(BIN)/python bench/http_baseline.py
 
 bench-ledger: install
 	$(BIN)/python bench/ledger.py
+
+bench-import: install
+	$(BIN)/python bench/volunteer_import.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

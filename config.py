@@ -73,6 +73,18 @@ class Config:
     API_TOKEN_LIFETIME = timedelta(days=30)
     PASSWORD_MIN_LENGTH = 8
 
+    # Volunteers. Registration is public, so it is throttled per address.
+    REGISTER_LIMIT_PER_IP = "10 per hour; 50 per day"
+    # Bump when the privacy notice changes; each volunteer's consent records the version.
+    PRIVACY_NOTICE_VERSION = "2026-11"
+    # Hours for one to five stars, unless a region sets its own.
+    STAR_THRESHOLDS_HOURS = [100, 300, 600, 1000, 1500]
+    # Seconds a volunteer's phone code lasts before it rotates (30 to 60).
+    PERSONAL_CODE_SECONDS = 30
+    # Largest volunteer import accepted through the upload page; bigger files use the CLI.
+    IMPORT_UPLOAD_MAX_BYTES = 10 * 1024 * 1024
+    IMPORT_UPLOAD_MAX_ROWS = 20000
+
     API_TITLE = "Timebank API"
     API_VERSION = "v1"
     OPENAPI_VERSION = "3.0.3"
@@ -155,8 +167,10 @@ class ProductionConfig(Config):
         if settings.get("DATA_KEY") and not problems:
             from cryptography.fernet import Fernet
 
+            # Several keys, comma separated, while rotating: the first encrypts.
             try:
-                Fernet(settings["DATA_KEY"])
+                for key in settings["DATA_KEY"].split(","):
+                    Fernet(key.strip())
             except (ValueError, TypeError):
                 problems.append("TIMEBANK_DATA_KEY is not a Fernet key (32 url-safe base64 bytes)")
         if problems:

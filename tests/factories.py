@@ -56,3 +56,46 @@ def people(p: SimpleNamespace) -> SimpleNamespace:
         east_leader=user("eastleader", Role.TEAM_LEADER, p.east_team.id),
         volunteer=user("13900000001", Role.VOLUNTEER, p.east_c.id, name="张三"),
     )
+
+
+def resident_id(born: str = "19900101", serial: int = 1, area: str = "110105") -> str:
+    """A valid mainland resident ID number: real area code, birth date, serial, check digit."""
+    from stdnum.cn import ric
+
+    body = f"{area}{born}{serial:03d}"
+    return body + ric.calc_check_digit(body + "0")
+
+
+def registration(region, **overrides):
+    """A complete, valid registration for an adult; override any field."""
+    from timebank.volunteers.services import Registration
+
+    fields = dict(
+        name="李四",
+        document_type="resident_id",
+        document_number=resident_id(),
+        phone="13700000001",
+        region_id=region.id,
+        consent=True,
+        password=PASSWORD,
+        skills="急救, 陪伴老人",
+        availability="周末",
+    )
+    fields.update(overrides)
+    return Registration(**fields)
+
+
+def volunteer(region, verified: bool = False, **overrides):
+    """A registered volunteer (pending unless verified), committed."""
+    from timebank.volunteers import services
+
+    profile = services.register(None, registration(region, **overrides))
+    if verified:
+        profile.status = "verified"
+        from timebank.core.db import utcnow
+
+        profile.verified_at = utcnow()
+    db.session.commit()
+    # Loaded now, so that tests can read them after this context has gone.
+    profile.user, profile.region  # noqa: B018
+    return profile

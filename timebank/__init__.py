@@ -92,6 +92,7 @@ def _import_models() -> None:
     import timebank.organizations.models  # noqa: F401
     import timebank.regions.models  # noqa: F401
     import timebank.stations.models  # noqa: F401
+    import timebank.volunteers.models  # noqa: F401
 
 
 def register_blueprints(app: Flask) -> None:
@@ -103,12 +104,18 @@ def register_blueprints(app: Flask) -> None:
     from timebank.ledger.views import bp as ledger_views
     from timebank.main.api_docs import bp as api_docs
     from timebank.main.views import bp as main_views
+    from timebank.organizations.api import applications_blp as team_applications_api
     from timebank.organizations.api import blp as organizations_api
+    from timebank.organizations.api import join_requests_blp as join_requests_api
     from timebank.organizations.views import bp as organizations_views
+    from timebank.organizations.views import teams as teams_views
     from timebank.regions.api import blp as regions_api
     from timebank.regions.views import bp as regions_views
     from timebank.stations.api import blp as stations_api
     from timebank.stations.views import bp as stations_views
+    from timebank.volunteers.api import blp as volunteers_api
+    from timebank.volunteers.import_views import bp as volunteer_imports_views
+    from timebank.volunteers.views import bp as volunteers_views
 
     for blueprint in (
         main_views,
@@ -116,12 +123,24 @@ def register_blueprints(app: Flask) -> None:
         regions_views,
         stations_views,
         organizations_views,
+        teams_views,
         audit_views,
         ledger_views,
+        volunteers_views,
+        volunteer_imports_views,
         api_docs,
     ):
         app.register_blueprint(blueprint)
-    for blp in (auth_api, regions_api, stations_api, organizations_api, ledger_api):
+    for blp in (
+        auth_api,
+        regions_api,
+        stations_api,
+        organizations_api,
+        join_requests_api,
+        team_applications_api,
+        ledger_api,
+        volunteers_api,
+    ):
         api.register_blueprint(blp, url_prefix=f"/api/v1{blp.url_prefix or ''}")
         # API CSRF is checked in auth.login: bearer calls are exempt, cookie calls are not.
         csrf.exempt(blp)

@@ -1,5 +1,7 @@
 """Thin click commands that call services and commit once."""
 
+from pathlib import Path
+
 import click
 from flask import current_app
 from flask.cli import with_appcontext
@@ -92,7 +94,124 @@ def ledger_verify():
     click.echo("Ledger verified: every transaction balances, every chain and balance holds.")
 
 
+volunteers = click.Group("volunteers", help="Volunteer profiles.")
+
+
+@volunteers.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="check every row and change nothing")
+@click.option("--region-id", type=int, default=None, help="only communities inside this region")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="CSV of the rejected rows (masked); default: a new file in the instance folder",
+)
+@with_appcontext
+def volunteers_import(file, dry_run, region_id, report_path):
+    """Import volunteers from a CSV or XLSX list, as the console operator.
+
+    People already registered are skipped, so a file can be imported again after its
+    rejected rows are corrected. Imported people cannot sign in until staff set a
+    password for them. A dry run exits with status 1 when some rows would be rejected.
+    """
+    from contextlib import ExitStack
+    from datetime import datetime
+
+    from flask_babel import gettext as _
+
+    from timebank.core.db import sqlite_begin_mode
+    from timebank.core.security import SYSTEM
+    from timebank.regions.models import Region
+    from timebank.volunteers.imports import import_volunteers
+    from timebank.volunteers.sheets import FileRefused
+
+    region = None
+    if region_id is not None:
+        region = db.session.get(Region, region_id)
+        if region is None:
+            raise click.ClickException(_("There is no region %(id)d.", id=region_id))
+    if dry_run:
+        sqlite_begin_mode.set("DEFERRED")  # it only reads: writers carry on meanwhile
+    default_report = report_path is None and not dry_run
+    if default_report:
+        folder = Path(current_app.instance_path) / "imports"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        report_path = folder / f"volunteers-{datetime.now():%Y%m%d-%H%M%S}-rejected.csv"
+    click.echo(_("Reading %(file)s…", file=file))
+    with ExitStack() as stack:
+        stream = stack.enter_context(file.open("rb"))
+        report = None
+        if report_path is not None:
+            report = stack.enter_context(report_path.open("w", encoding="utf-8-sig", newline=""))
+        bars = []
+
+        def progress(done, total):
+            if not bars:
+                label = _("Checking") if dry_run else _("Importing")
+                bars.append(stack.enter_context(click.progressbar(length=total, label=label)))
+            bars[0].update(done - bars[0].pos)
+
+        try:
+            result = import_volunteers(
+                SYSTEM,
+                stream,
+                filename=file.name,
+                dry_run=dry_run,
+                region=region,
+                report=report,
+                commit=db.session.commit,
+                progress=progress,
+                keep_problems=None if dry_run else 20,
+            )
+        except FileRefused as exc:
+            db.session.rollback()
+            if default_report:
+                report_path.unlink(missing_ok=True)
+            raise click.ClickException(str(exc.message)) from None
+    counts = dict(read=result.read, added=result.added, skipped=result.skipped)
+    if dry_run:
+        click.echo(
+            _(
+                "Checked %(read)d rows: %(added)d would be added, %(skipped)d already "
+                "registered, %(rejected)d rejected. Nothing was changed.",
+                rejected=result.rejected,
+                **counts,
+            )
+        )
+    else:
+        click.echo(
+            _(
+                "Read %(read)d rows: %(added)d added, %(skipped)d already registered "
+                "(skipped), %(rejected)d rejected.",
+                rejected=result.rejected,
+                **counts,
+            )
+        )
+        if result.added:
+            click.echo(_("Imported people cannot sign in until staff set a password for them."))
+    for problem in result.problems:
+        click.echo(
+            _(
+                "line %(line)d, %(column)s: %(reason)s",
+                line=problem.line,
+                column=problem.column,
+                reason=problem.reason,
+            )
+        )
+    if result.unlisted_problems:
+        click.echo(_("…and %(count)d more rows.", count=result.unlisted_problems))
+    if report_path is not None and (result.rejected or not default_report):
+        click.echo(_("Rejected rows: %(path)s", path=report_path))
+    elif default_report:
+        report_path.unlink(missing_ok=True)
+    if dry_run and result.rejected:
+        raise SystemExit(1)
+
+
 def register(app) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)
     app.cli.add_command(ledger)
+    app.cli.add_command(volunteers)

@@ -8,10 +8,11 @@ from timebank.core.security import SYSTEM
 from timebank.extensions import db
 from timebank.ledger import services as ledger
 from timebank.ledger.models import ConversionRate
-from timebank.organizations.services import create_organization
+from timebank.organizations.services import add_member, create_organization
 from timebank.regions.models import Region
 from timebank.regions.services import create_region
 from timebank.stations.services import create_station
+from timebank.volunteers.services import Registration, register, verify
 
 DEMO_PASSWORD = "Timebank-demo-2026"  # noqa: S105 - printed for demo use
 
@@ -48,7 +49,8 @@ DEMO_LOGINS = {
         ("wenquan", "administrator of 温泉街道 / 街道管理员"),
         ("staff", "staff of 三坊七巷社区志愿服务站 / 站点工作人员"),
         ("leader", "leader of 东街青年志愿服务队 / 队长"),
-        ("13800000001", "volunteer 张伟 / 志愿者"),
+        ("13800000001", "volunteer 张伟 / 志愿者 (verified, one star)"),
+        ("13800000007", "volunteer 赵敏 / 志愿者 (awaiting verification at staff's station)"),
     ],
 }
 
@@ -62,6 +64,25 @@ def _user(login: str, name: str, home=None) -> User:
     user = create_user(None, name=name, password=DEMO_PASSWORD, **kwargs)
     user.region_id = home.id if home is not None else None
     return user
+
+
+def _profile(user: User, community, index: int):
+    """A real-name profile with a made-up but valid ID number from the demo district."""
+    from stdnum.cn import ric
+
+    born = f"{1960 + index * 4}{index % 12 + 1:02d}{index % 27 + 1:02d}"
+    body = f"{DISTRICT[1]}{born}{index:03d}"
+    registration = Registration(
+        name=user.name,
+        document_type="resident_id",
+        document_number=body + ric.calc_check_digit(body + "0"),
+        phone=user.phone,
+        region_id=community.id,
+        consent=True,
+        skills=("陪伴老人,助餐送餐", "义务理发", "环境清洁,垃圾分类宣传", "助学辅导")[index % 4],
+        availability=("周末", "工作日晚上", "随时")[index % 3],
+    )
+    return register(SYSTEM, registration, user=user, source="staff")
 
 
 def seed() -> None:
@@ -98,14 +119,18 @@ def seed() -> None:
     ]
 
     grant_role(seeder, _user("admin", "系统管理员"), Role.SUPERADMIN)
-    grant_role(seeder, _user("district", "林晓红"), Role.ADMIN, district.id)
+    district_admin = _user("district", "林晓红")
+    grant_role(seeder, district_admin, Role.ADMIN, district.id)
     grant_role(seeder, _user("dongjie", "郑建国"), Role.ADMIN, streets["东街街道"].id)
     grant_role(seeder, _user("wenquan", "许丽"), Role.ADMIN, streets["温泉街道"].id)
     staff = _user("staff", "陈晓明", home=communities[0])
     grant_role(seeder, staff, Role.STATION_STAFF, stations[0].id)
-    grant_role(
-        seeder, _user("leader", "黄志强", home=communities[0]), Role.TEAM_LEADER, teams[0].id
-    )
+    # The leader is a volunteer too, and a member of the team with the leader role (which
+    # also grants the team-leader role on it).
+    leader = _user("leader", "黄志强", home=communities[0])
+    leader.phone = "13800000099"
+    verify(district_admin, _profile(leader, communities[0], len(VOLUNTEERS)), "")
+    add_member(seeder, teams[0], leader, role="leader")
 
     # The district converts one hour of service into 10 points.
     db.session.add(
@@ -114,7 +139,22 @@ def seed() -> None:
     for index, (phone, name) in enumerate(VOLUNTEERS):
         community = communities[index % len(communities)]
         volunteer = _user(phone, name, home=community)
-        grant_role(seeder, volunteer, Role.VOLUNTEER, community.id)
+        profile = _profile(volunteer, community, index)
+        if index in (4, 6):  # a few wait for verification (and so for credits), as in life
+            continue
+        verify(district_admin, profile, "")
+        if index < 3:
+            add_member(seeder, teams[0], volunteer)
+        if index == 0:
+            # A long-serving volunteer, so the demo shows a star level.
+            ledger.credit_service(
+                volunteer,
+                100 * 60,
+                community,
+                key="demo:service:history",
+                actor=staff,
+                memo="2025年 社区志愿服务累计",
+            )
         # A few months of approved service, so statements and balances have something in them.
         for month, minutes in enumerate((120, 90, 180, 60)[: 1 + index % 4], start=7):
             ledger.credit_service(

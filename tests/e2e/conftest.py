@@ -44,6 +44,8 @@ def _server_env(instance: Path) -> dict[str, str]:
         TIMEBANK_ENV="development",
         TIMEBANK_INSTANCE_PATH=str(instance),
         PYTHONUNBUFFERED="1",
+        # The shortest period allowed, so a test can watch the personal code rotate.
+        TIMEBANK_PERSONAL_CODE_SECONDS="30",
     )
     return env
 

@@ -16,6 +16,10 @@ from timebank.extensions import db
 # A fixed hash to check against when the login is unknown, so that a wrong login and a
 # wrong password take the same time.
 _DUMMY_HASH = generate_password_hash("timing-equaliser-not-a-password")
+# The password of someone who has none yet (people imported from a station's list): no
+# "method$salt$hash" shape, so check_password_hash refuses every password. Staff set a
+# real one before the person first signs in.
+UNUSABLE_PASSWORD = "!unusable"  # noqa: S105 - a marker, not a secret
 
 
 class Role(enum.StrEnum):
@@ -73,7 +77,7 @@ class User(UserMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str | None] = mapped_column(String(64), unique=True)
     phone: Mapped[str | None] = mapped_column(String(20), unique=True)
-    name: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64), index=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
     locale: Mapped[str | None] = mapped_column(String(8))
@@ -95,7 +99,15 @@ class User(UserMixin, db.Model):
         self.password_hash = generate_password_hash(password)
 
     def check_password(self, password: str) -> bool:
+        if not self.has_usable_password:
+            # As slow as a real check, so timing does not tell imported accounts apart.
+            self.burn_password_check(password)
+            return False
         return check_password_hash(self.password_hash, password)
+
+    @property
+    def has_usable_password(self) -> bool:
+        return not self.password_hash.startswith("!")
 
     @staticmethod
     def burn_password_check(password: str) -> None:

@@ -13,7 +13,12 @@ from timebank.auth.models import ApiToken, Role, RoleGrant, ScopeKind, User, has
 from timebank.auth.passwords import check_password_policy
 from timebank.core.db import insert_unique, utcnow
 from timebank.core.errors import Conflict, NotFound, ValidationFailed
-from timebank.core.security import can_admin_region, can_staff_station, ensure
+from timebank.core.security import (
+    can_admin_region,
+    can_lead_organization,
+    can_staff_station,
+    ensure,
+)
 from timebank.extensions import db
 
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
@@ -146,6 +151,9 @@ def can_grant(actor: User, role: Role, target) -> bool:
         return True
     if role == Role.SUPERADMIN:
         return False
+    if role == Role.TEAM_LEADER and target is not None and can_lead_organization(actor, target):
+        # A team's leaders appoint and stand down its other leaders (member roles).
+        return True
     return can_admin_region(actor, scope_region(target))
 
 

@@ -33,6 +33,18 @@ from timebank.stations.services import stations_in_scope
 bp = Blueprint("auth", __name__)
 
 
+def start_session(user: User, remember: bool = False) -> None:
+    """Sign the user in on a fresh session (an id planted before login is worthless)."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    login_user(user, remember=remember)
+    session["login_at"] = session["seen_at"] = int(time.time())
+    session.permanent = True
+    services.note_login(user)
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @login_rate_limits
 def login():
@@ -45,16 +57,8 @@ def login():
         if user is None:
             flash(_("Wrong login or password."), "error")
         else:
-            lang = session.get("lang")
-            # A fresh session at sign-in, so an id planted before login is worthless.
-            session.clear()
-            if lang:
-                session["lang"] = lang
             remember = form.remember.data and current_app.config["REMEMBER_ME_ENABLED"]
-            login_user(user, remember=remember)
-            session["login_at"] = session["seen_at"] = int(time.time())
-            session.permanent = True
-            services.note_login(user)
+            start_session(user, remember=remember)
             db.session.commit()
             return redirect(next_url)
     return render_template(

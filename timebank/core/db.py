@@ -70,6 +70,18 @@ def insert_unique(session, obj, error: Exception):
     return obj
 
 
+def flush_unique(session, error: Exception) -> None:
+    """Flush pending changes inside a savepoint; a unique constraint broken by a race
+    becomes the domain error instead of a failed transaction (see insert_unique)."""
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise error from None
+
+
 # SQLite begins every transaction IMMEDIATE so that a writer takes the write lock up
 # front and waits on the busy timeout, instead of failing with "database is locked"
 # when it upgrades a read lock. Read-only requests set this to DEFERRED so that many

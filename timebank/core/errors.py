@@ -1,6 +1,7 @@
 """Domain errors and the one error shape every API answer and error page uses."""
 
 import logging
+from contextlib import contextmanager
 
 from flask import g, jsonify, render_template, request
 from flask_babel import gettext as _
@@ -34,12 +35,48 @@ class DomainError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message, *, code=None, field=None, status=None):
+    def __init__(self, message, *, code=None, field=None, status=None, fields=None):
         super().__init__(str(message))
         self.message = message
         self.code = code or self.code
         self.field = field
         self.status = status or self.status
+        # Several fields at once ({field: [messages]}), when a form is checked as a whole.
+        self.fields = fields
+
+
+class Problems:
+    """Collects the refusals of independent checks, so a form shows every mistake at once.
+
+    problems = Problems()
+    with problems.check():
+        validate_phone(phone)
+    problems.raise_any()
+    """
+
+    def __init__(self):
+        self.errors: list[DomainError] = []
+
+    @contextmanager
+    def check(self):
+        try:
+            yield
+        except ValidationFailed as exc:
+            self.errors.append(exc)
+
+    def __bool__(self) -> bool:
+        return bool(self.errors)
+
+    def raise_any(self) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            first = self.errors[0]
+            fields: dict[str, list[str]] = {}
+            for exc in self.errors:
+                for name, messages in (exc.fields or {exc.field or "": [str(exc.message)]}).items():
+                    fields.setdefault(name, []).extend(messages)
+            raise ValidationFailed(first.message, field=first.field, fields=fields)
 
 
 class ValidationFailed(DomainError):
@@ -107,7 +144,9 @@ def render_error(exc: Exception):
     headers = {}
     if isinstance(exc, DomainError):
         status, code, message = exc.status, exc.code, exc.message
-        if exc.field:
+        if exc.fields:
+            fields = {name: [str(m) for m in messages] for name, messages in exc.fields.items()}
+        elif exc.field:
             fields = {exc.field: [str(message)]}
     elif isinstance(exc, CSRFError):
         status, code = 400, "csrf_failed"

@@ -24,6 +24,14 @@ class Form(FlaskForm):
         """
         if isinstance(exc, PermissionDenied):
             raise exc
+        if exc.fields:
+            for name, messages in exc.fields.items():
+                field = getattr(self, name, None)
+                if field is not None and hasattr(field, "errors"):
+                    field.errors = [*field.errors, *messages]
+                else:
+                    flash(" ".join(messages), "error")
+            return
         field = getattr(self, exc.field, None) if exc.field else None
         if field is not None:
             field.errors = [*field.errors, str(exc.message)]

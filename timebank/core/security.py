@@ -57,16 +57,16 @@ def can_admin_region(user: User, region: Region | None) -> bool:
 
 def can_staff_station(user: User, station) -> bool:
     """Station staff of this station, or an administrator above it."""
-    return any(
+    return can_admin_region(user, station.region) or any(
         g.role == Role.STATION_STAFF and g.scope_id == station.id for g in user.grants
-    ) or can_admin_region(user, station.region)
+    )
 
 
 def can_lead_organization(user: User, organization) -> bool:
     """Leader of this organization, or an administrator above it."""
-    return any(
+    return can_admin_region(user, organization.region) or any(
         g.role == Role.TEAM_LEADER and g.scope_id == organization.id for g in user.grants
-    ) or can_admin_region(user, organization.region)
+    )
 
 
 def ensure(allowed: bool, message=None) -> None:

@@ -30,6 +30,8 @@ from timebank.ledger.models import (
     TransactionKind,
 )
 from timebank.regions.models import Region
+from timebank.volunteers import services as volunteers
+from timebank.volunteers import stars
 
 MAX_AMOUNT = 10**12  # far beyond any real balance; keeps sums inside 64 bits
 
@@ -362,7 +364,8 @@ def credit_service(volunteer, minutes: int, region, *, key: str, actor=None, mem
     if done := replay(TransactionKind.SERVICE_CREDIT, key, request):
         return done
     minutes = _positive(minutes, "minutes")
-    return post(
+    volunteers.ensure_may_be_credited(volunteer)
+    posted = post(
         TransactionKind.SERVICE_CREDIT,
         [
             Leg(region_account(region, AccountKind.ISSUANCE), -minutes),
@@ -373,6 +376,9 @@ def credit_service(volunteer, minutes: int, region, *, key: str, actor=None, mem
         memo=memo,
         request=request,
     )
+    if not posted.replayed:
+        stars.refresh_for_user(volunteer)
+    return posted
 
 
 def rate_for(region, on: date | None = None) -> ConversionRate | None:
@@ -633,6 +639,10 @@ def reverse(actor, original: Transaction, reason: str, *, key: str | None = None
         raise Conflict(already) from None
     if not posted.replayed:
         record(actor, "ledger.reverse", posted.transaction, reverses=original.id, reason=reason)
+        if original.kind == TransactionKind.SERVICE_CREDIT:
+            for entry in original.entries:
+                if entry.account.user_id is not None:
+                    stars.refresh_for_user(entry.account.user)
     return posted
 
 
@@ -656,17 +666,53 @@ def lifetime_service_minutes(user) -> int:
         db.select(func.coalesce(func.sum(Entry.amount), 0))
         .join(Transaction, Transaction.id == Entry.transaction_id)
         .outerjoin(original, original.id == Transaction.reverses_id)
+        .where(Entry.account_id == hours.id, _counts_as_service(original))
+    )
+
+
+def _counts_as_service(original):
+    """Service credits, and reversals of them (original: the reversed transaction's alias)."""
+    return or_(
+        Transaction.kind == TransactionKind.SERVICE_CREDIT,
+        and_(
+            Transaction.kind == TransactionKind.REVERSAL,
+            original.kind == TransactionKind.SERVICE_CREDIT,
+        ),
+    )
+
+
+def total_lifetime_service_minutes(user_ids) -> int:
+    """lifetime_service_minutes summed over a group of people (a select of ids), in one query."""
+    original = aliased(Transaction)
+    return db.session.scalar(
+        db.select(func.coalesce(func.sum(Entry.amount), 0))
+        .join(Account, Account.id == Entry.account_id)
+        .join(Transaction, Transaction.id == Entry.transaction_id)
+        .outerjoin(original, original.id == Transaction.reverses_id)
         .where(
-            Entry.account_id == hours.id,
-            or_(
-                Transaction.kind == TransactionKind.SERVICE_CREDIT,
-                and_(
-                    Transaction.kind == TransactionKind.REVERSAL,
-                    original.kind == TransactionKind.SERVICE_CREDIT,
-                ),
-            ),
+            Account.user_id.in_(user_ids),
+            Account.kind == AccountKind.HOURS,
+            _counts_as_service(original),
         )
     )
+
+
+def lifetime_service_minutes_by_user(user_ids) -> dict[int, int]:
+    """lifetime_service_minutes of each person in a list of ids, in one query."""
+    original = aliased(Transaction)
+    rows = db.session.execute(
+        db.select(Account.user_id, func.sum(Entry.amount))
+        .join(Entry, Entry.account_id == Account.id)
+        .join(Transaction, Transaction.id == Entry.transaction_id)
+        .outerjoin(original, original.id == Transaction.reverses_id)
+        .where(
+            Account.user_id.in_(user_ids),
+            Account.kind == AccountKind.HOURS,
+            _counts_as_service(original),
+        )
+        .group_by(Account.user_id)
+    )
+    return {user_id: int(total or 0) for user_id, total in rows}
 
 
 # -- who may see and move what -----------------------------------------------------------

@@ -1,7 +1,7 @@
 """Choosing the language and time zone of a request, and template helpers that use them."""
 
 from flask import current_app, has_request_context, request, session
-from flask_babel import format_datetime
+from flask_babel import format_date, format_datetime
 from flask_login import current_user
 
 
@@ -41,4 +41,8 @@ def register_template_helpers(app) -> None:
 
     app.jinja_env.filters["datetime"] = lambda value, fmt="medium": (
         format_datetime(value, fmt) if value else ""
+    )
+    # Dates of a datetime are taken in the user's time zone, as format_date does.
+    app.jinja_env.filters["date"] = lambda value, fmt="medium": (
+        format_date(value, fmt) if value else ""
     )

@@ -1,8 +1,11 @@
 """Registering organizations (teams) and keeping their details."""
 
 from flask_babel import gettext as _
+from sqlalchemy import case
 
 from timebank.audit.services import record
+from timebank.auth.models import Role
+from timebank.auth.services import grant_role, revoke_grant
 from timebank.core.db import insert_unique
 from timebank.core.errors import Conflict, ValidationFailed
 from timebank.core.security import can_admin_region, can_lead_organization, ensure, in_admin_scope
@@ -95,40 +98,67 @@ def organizations_in_scope(actor):
 def add_member(actor, organization: Organization, user, role: str = MemberRole.MEMBER):
     """Put a person in an organization (or change their member role there)."""
     ensure(can_lead_organization(actor, organization))
-    try:
-        role = MemberRole(role)
-    except ValueError:
-        raise ValidationFailed(_("Unknown member role."), field="role") from None
+    role = _member_role(role)
     membership = db.session.scalar(
         db.select(Membership).filter_by(organization_id=organization.id, user_id=user.id)
     )
-    if membership is None:
-        membership = insert_unique(
-            db.session,
-            Membership(organization_id=organization.id, user_id=user.id, role=role),
-            Conflict(_("This person is already a member."), field="login"),
-        )
-        action = "membership.create"
-    elif membership.role != role:
-        membership.role = role
-        action = "membership.update"
-    else:
-        return membership
+    if membership is not None:
+        return change_role(actor, membership, role)
+    membership = insert_unique(
+        db.session,
+        Membership(organization_id=organization.id, user_id=user.id, role=role),
+        Conflict(_("This person is already a member."), field="login"),
+    )
     record(
         actor,
-        action,
+        "membership.create",
         membership,
         region=organization.region,
         organization_id=organization.id,
         user_id=user.id,
         role=str(role),
     )
+    _sync_leader_grant(actor, organization, user, role)
+    return membership
+
+
+def change_role(actor, membership: Membership, role: str) -> Membership:
+    """Member to leader or back; the team_leader grant on the team follows the member role."""
+    organization = membership.organization
+    ensure(can_lead_organization(actor, organization))
+    role = _member_role(role)
+    if membership.role == role:
+        return membership
+    _lock(organization)
+    if role != MemberRole.LEADER and _is_last_leader(membership):
+        raise Conflict(
+            _("A team needs a leader: make another member a leader first."),
+            code="last_leader",
+            field="role",
+        )
+    membership.role = role
+    record(
+        actor,
+        "membership.update",
+        membership,
+        region=organization.region,
+        organization_id=organization.id,
+        user_id=membership.user_id,
+        role=str(role),
+    )
+    _sync_leader_grant(actor, organization, membership.user, role)
     return membership
 
 
 def remove_member(actor, membership: Membership) -> None:
     organization = membership.organization
     ensure(can_lead_organization(actor, organization))
+    _lock(organization)
+    if _is_last_leader(membership) and _has_others(membership):
+        raise Conflict(
+            _("This is the team's only leader: make another member a leader first."),
+            code="last_leader",
+        )
     record(
         actor,
         "membership.delete",
@@ -137,8 +167,84 @@ def remove_member(actor, membership: Membership) -> None:
         organization_id=organization.id,
         user_id=membership.user_id,
     )
+    _sync_leader_grant(actor, organization, membership.user, MemberRole.MEMBER)
     db.session.delete(membership)
     db.session.flush()
+
+
+def leave(actor, organization: Organization) -> None:
+    """A member leaves a team on their own; its only leader hands over first."""
+    membership = db.session.scalar(
+        db.select(Membership).filter_by(organization_id=organization.id, user_id=actor.id)
+    )
+    if membership is None:
+        raise Conflict(_("You are not a member of this team."), code="not_member")
+    _lock(organization)
+    if _is_last_leader(membership) and _has_others(membership):
+        raise Conflict(
+            _("You are this team's only leader. Make another member a leader before you leave."),
+            code="last_leader",
+        )
+    record(
+        actor,
+        "membership.leave",
+        membership,
+        region=organization.region,
+        organization_id=organization.id,
+        user_id=actor.id,
+    )
+    _sync_leader_grant(actor, organization, actor, MemberRole.MEMBER)
+    db.session.delete(membership)
+    db.session.flush()
+
+
+def _member_role(role) -> MemberRole:
+    try:
+        return MemberRole(role)
+    except ValueError:
+        raise ValidationFailed(_("Unknown member role."), field="role") from None
+
+
+def _lock(organization: Organization) -> None:
+    """Serialise changes to a team's leaders, so two leaders cannot demote each other at once."""
+    db.session.execute(
+        db.select(Organization.id).where(Organization.id == organization.id).with_for_update()
+    )
+
+
+def _is_last_leader(membership: Membership) -> bool:
+    if membership.role != MemberRole.LEADER:
+        return False
+    return not db.session.scalar(
+        db.select(Membership.id).where(
+            Membership.organization_id == membership.organization_id,
+            Membership.role == MemberRole.LEADER,
+            Membership.id != membership.id,
+        )
+    )
+
+
+def _has_others(membership: Membership) -> bool:
+    return bool(
+        db.session.scalar(
+            db.select(Membership.id).where(
+                Membership.organization_id == membership.organization_id,
+                Membership.id != membership.id,
+            )
+        )
+    )
+
+
+def _sync_leader_grant(actor, organization: Organization, user, role) -> None:
+    """A leader holds the team_leader grant on the team, and nobody else there does."""
+    grant = next(
+        (g for g in user.grants if g.role == Role.TEAM_LEADER and g.scope_id == organization.id),
+        None,
+    )
+    if role == MemberRole.LEADER and grant is None:
+        grant_role(actor, user, Role.TEAM_LEADER, organization.id)
+    elif role != MemberRole.LEADER and grant is not None:
+        revoke_grant(actor, grant)
 
 
 def members(organization: Organization):
@@ -148,5 +254,5 @@ def members(organization: Organization):
         db.select(Membership)
         .join(Membership.user)
         .where(Membership.organization_id == organization.id)
-        .order_by(Membership.role.desc(), User.name)
+        .order_by(case((Membership.role == MemberRole.LEADER, 0), else_=1), User.name)
     )

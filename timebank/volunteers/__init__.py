@@ -1,0 +1,1 @@
+"""Volunteers: real-name profiles, verification, star levels and personal QR codes."""

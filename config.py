@@ -85,6 +85,15 @@ class Config:
     IMPORT_UPLOAD_MAX_BYTES = 10 * 1024 * 1024
     IMPORT_UPLOAD_MAX_ROWS = 20000
 
+    # Events. The kiosk's code rotates every EVENT_CODE_SECONDS; the previous code is
+    # still accepted for EVENT_CODE_GRACE_SECONDS after it rotated (a slow camera).
+    EVENT_CODE_SECONDS = 30
+    EVENT_CODE_GRACE_SECONDS = 15
+    # Check-in opens this long before an event starts (poster codes work from then on).
+    CHECKIN_OPENS_MINUTES_BEFORE = 60
+    # Staff entries (补录) above this many minutes per volunteer need a second staff member.
+    STAFF_ENTRY_SECOND_APPROVAL_MINUTES = 240
+
     API_TITLE = "Timebank API"
     API_VERSION = "v1"
     OPENAPI_VERSION = "3.0.3"

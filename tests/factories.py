@@ -99,3 +99,21 @@ def volunteer(region, verified: bool = False, **overrides):
     # Loaded now, so that tests can read them after this context has gone.
     profile.user, profile.region  # noqa: B018
     return profile
+
+
+def event(organizer, *, starts_in: int = 10, lasts: int = 120, publish: bool = True, **details):
+    """An event by a station or team starting `starts_in` minutes from now, committed."""
+    from datetime import timedelta
+
+    from timebank.core.db import utcnow
+    from timebank.events import services
+
+    start = utcnow().replace(microsecond=0) + timedelta(minutes=starts_in)
+    fields = dict(title="社区助老活动", starts_at=start, ends_at=start + timedelta(minutes=lasts))
+    fields.update(details)
+    made = services.create_event(SYSTEM, organizer, services.EventDetails(**fields))
+    if publish:
+        made.state = "published"
+    db.session.commit()
+    made.region, made.station, made.organization  # noqa: B018
+    return made

@@ -88,6 +88,7 @@ def _import_models() -> None:
     """Every model module, so that metadata (and Alembic) knows every table."""
     import timebank.audit.models  # noqa: F401
     import timebank.auth.models  # noqa: F401
+    import timebank.events.models  # noqa: F401
     import timebank.ledger.models  # noqa: F401
     import timebank.organizations.models  # noqa: F401
     import timebank.regions.models  # noqa: F401
@@ -99,6 +100,9 @@ def register_blueprints(app: Flask) -> None:
     from timebank.audit.views import bp as audit_views
     from timebank.auth.api import blp as auth_api
     from timebank.auth.views import bp as auth_views
+    from timebank.events.api import blp as events_api
+    from timebank.events.screens import bp as event_screens
+    from timebank.events.views import bp as events_views
     from timebank.extensions import api, csrf
     from timebank.ledger.api import blp as ledger_api
     from timebank.ledger.views import bp as ledger_views
@@ -128,6 +132,8 @@ def register_blueprints(app: Flask) -> None:
         ledger_views,
         volunteers_views,
         volunteer_imports_views,
+        events_views,
+        event_screens,
         api_docs,
     ):
         app.register_blueprint(blueprint)
@@ -140,6 +146,7 @@ def register_blueprints(app: Flask) -> None:
         team_applications_api,
         ledger_api,
         volunteers_api,
+        events_api,
     ):
         api.register_blueprint(blp, url_prefix=f"/api/v1{blp.url_prefix or ''}")
         # API CSRF is checked in auth.login: bearer calls are exempt, cookie calls are not.

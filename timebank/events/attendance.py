@@ -359,3 +359,32 @@ def finish_ended(now: datetime | None = None) -> list[Event]:
                 continue
             finished.append(event)
     return finished
+
+
+def outcome_message(outcome: Outcome) -> str:
+    """One plain sentence for the person who scanned, with the local time."""
+    from flask_babel import format_time
+
+    at = format_time(outcome.at, "HH:mm")
+    name = outcome.attendance.user.name
+    if outcome.code == CHECKED_IN:
+        text = _("%(name)s checked in at %(time)s.", name=name, time=at)
+        if outcome.walk_in:
+            text += " " + _("Signed up on the spot.")
+    elif outcome.code == ALREADY_IN:
+        text = _("%(name)s already checked in at %(time)s.", name=name, time=at)
+    elif outcome.code == CHECKED_OUT:
+        text = _(
+            "%(name)s checked out at %(time)s: %(minutes)d minutes, waiting for approval.",
+            name=name,
+            time=at,
+            minutes=outcome.attendance.minutes or 0,
+        )
+    else:
+        text = _("%(name)s already checked out at %(time)s.", name=name, time=at)
+    if outcome.pending_verification:
+        text += " " + _(
+            "The identity is not verified yet: recorded, but the hours wait until station "
+            "staff verify it."
+        )
+    return text

@@ -210,8 +210,28 @@ def volunteers_import(file, dry_run, region_id, report_path):
         raise SystemExit(1)
 
 
+events = click.Group("events", help="Events and attendance.")
+
+
+@events.command("finish-ended")
+@with_appcontext
+def events_finish_ended():
+    """Finish events whose end plus grace has passed, closing forgotten check-outs.
+
+    Run it from cron every few minutes; closed attendances are flagged for review.
+    """
+    from timebank.events.attendance import finish_ended
+
+    finished = finish_ended()
+    db.session.commit()
+    for event in finished:
+        click.echo(f"finished event {event.id}: {event.title}")
+    click.echo(f"{len(finished)} event(s) finished.")
+
+
 def register(app) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)
     app.cli.add_command(ledger)
     app.cli.add_command(volunteers)
+    app.cli.add_command(events)

@@ -136,9 +136,11 @@ def seed() -> None:
     db.session.add(
         ConversionRate(region_id=district.id, points_per_hour=10, effective_from=date(2026, 1, 1))
     )
+    people = []
     for index, (phone, name) in enumerate(VOLUNTEERS):
         community = communities[index % len(communities)]
         volunteer = _user(phone, name, home=community)
+        people.append(volunteer)
         profile = _profile(volunteer, community, index)
         if index in (4, 6):  # a few wait for verification (and so for credits), as in life
             continue
@@ -166,3 +168,97 @@ def seed() -> None:
                 memo=f"2026年{month}月 社区志愿服务",
             )
     db.session.flush()
+    _events(staff, leader, stations[0], teams[0], people)
+    db.session.flush()
+
+
+def _events(staff, leader, station, team, people) -> None:
+    """An event under way (for the kiosk and scanner), one next week, one finished with
+    hours waiting for approval, and a team event; times relative to when the demo loads."""
+    from datetime import timedelta
+
+    from timebank.core.db import utcnow
+    from timebank.events import attendance, records
+    from timebank.events import services as events
+    from timebank.events.models import Via
+
+    now = utcnow().replace(second=0, microsecond=0)
+
+    def event(organizer, actor, title, starts_in_hours, hours, **details):
+        start = now + timedelta(hours=starts_in_hours)
+        made = events.create_event(
+            actor,
+            organizer,
+            events.EventDetails(
+                title=title,
+                starts_at=start,
+                ends_at=start + timedelta(hours=hours),
+                address=organizer.address if hasattr(organizer, "address") else "",
+                **details,
+            ),
+        )
+        made.state = "published"  # published as of when it was created, even if past
+        return made
+
+    under_way = event(
+        station,
+        staff,
+        "重阳敬老：社区长者助餐",
+        -0.5,
+        3,
+        category="elderly",
+        capacity=20,
+        description="为社区独居老人送餐、陪伴聊天。请提前十分钟到站签到。",
+    )
+    for volunteer in people[:5]:
+        if volunteer.id != people[4].id:  # 陈静 waits for verification: she signs up later
+            events.sign_up(volunteer, under_way)
+    attendance.check_in(under_way, people[0], via=Via.KIOSK, at=now - timedelta(minutes=25))
+    attendance.check_in(under_way, people[1], via=Via.KIOSK, at=now - timedelta(minutes=20))
+
+    event(
+        station,
+        staff,
+        "垃圾分类宣传进小区",
+        24 * 7,
+        2,
+        category="environment",
+        capacity=2,
+        cancel_before_minutes=24 * 60,
+        description="在小区入口设摊宣传垃圾分类知识，发放宣传册。",
+    )
+    event(
+        team,
+        leader,
+        "青年志愿者周末义务理发",
+        24 * 3,
+        3,
+        category="community",
+        audience="team",
+        description="东街青年志愿服务队队员专场：为社区老人义务理发。",
+    )
+
+    done = event(
+        station,
+        staff,
+        "社区图书角整理",
+        -26,
+        2,
+        category="culture",
+        description="整理社区图书角，登记新捐赠的图书。",
+    )
+    for index, volunteer in enumerate(people[:3]):
+        # Nobody signed up beforehand: they walked in and scanned the screen.
+        attendance.check_in(done, volunteer, via=Via.KIOSK, at=done.starts_at)
+        if index < 2:
+            attendance.check_out(
+                done,
+                volunteer,
+                via=Via.KIOSK,
+                at=done.starts_at + timedelta(minutes=100 + 10 * index),
+            )
+    events.finish(staff, done)  # the third forgot to check out: closed at the end, flagged
+    first = db.session.scalar(
+        db.select(records.ServiceRecord).filter_by(event_id=done.id, user_id=people[0].id)
+    )
+    records.approve(staff, first)

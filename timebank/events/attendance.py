@@ -329,9 +329,9 @@ def close_forgotten(event: Event, actor=None) -> int:
         end = max(event.ends_at, attendance.checked_in_at)
         attendance.checked_out_at = end
         attendance.check_out_via = Via.AUTO
+        # Rounded as usual, but never past the scheduled span: no grace after the end.
         attendance.minutes = min(
-            credited_minutes(event, attendance.checked_in_at, end),
-            max(0, int((event.ends_at - attendance.checked_in_at).total_seconds() // 60)),
+            credited_minutes(event, attendance.checked_in_at, end), event.scheduled_minutes
         )
         attendance.flagged = True
         records.from_attendance(

@@ -87,6 +87,7 @@ def approve(actor, service_record: ServiceRecord) -> ServiceRecord:
     at once credit once; the ledger's idempotency key (the record's id) backs that up.
     """
     from timebank.ledger import services as ledger
+    from timebank.volunteers.services import ensure_may_be_credited
 
     ensure(can_decide(actor, service_record))
     services.ensure_not_self(actor, service_record.user)
@@ -105,6 +106,10 @@ def approve(actor, service_record: ServiceRecord) -> ServiceRecord:
             _("This entry is large: another staff member must approve it."),
             code="second_approval_required",
         )
+    if service_record.minutes > 0:
+        # Refused before anything changes: the record stays pending until staff verify
+        # (or reinstate) the volunteer.
+        ensure_may_be_credited(service_record.user)
     now = utcnow()
     moved = db.session.execute(
         update(ServiceRecord)
@@ -119,8 +124,6 @@ def approve(actor, service_record: ServiceRecord) -> ServiceRecord:
         raise Conflict(_("Someone else has just decided this record."), code="already_decided")
     db.session.refresh(service_record)
     if service_record.minutes > 0:
-        # A pending or suspended volunteer is refused here (not_verified) and the whole
-        # approval rolls back: the record stays pending until staff verify them.
         posted = ledger.credit_service(
             service_record.user,
             service_record.minutes,

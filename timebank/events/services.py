@@ -269,6 +269,9 @@ def finish(actor, event: Event) -> Event:
     from timebank.events import attendance
 
     ensure(can_manage(actor, event))
+    # Locked and read again: two cron runs (or a person and cron) finish it once.
+    _lock(event)
+    db.session.refresh(event)
     if event.state != EventState.PUBLISHED:
         raise Conflict(_("Only a published event can be finished."))
     if utcnow() < event.starts_at:

@@ -5,11 +5,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CATALOGS := $(wildcard timebank/translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGS:.po=.mo)
+NPM ?= npm
+# Front-end libraries: installed from the npm registry by package-lock.json and copied into
+# a gitignored folder the app serves as static files (never committed, never from a CDN).
+VENDOR := timebank/static/vendor
+VENDORED := $(VENDOR)/jsQR.js
 export FLASK_APP := wsgi
 
-.PHONY: install run test lint format translations extract bench bench-http bench-ledger bench-import clean
+.PHONY: install run test lint format translations extract bench bench-http bench-ledger bench-import bench-checkin clean
 
-install: $(STAMP) $(COMPILED)
+install: $(STAMP) $(COMPILED) $(VENDORED)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +26,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@ --statistics
 
 translations: $(COMPILED)
+
+# npm ci only when the lock file changed; node_modules/.package-lock.json is npm's own stamp.
+node_modules/.package-lock.json: package.json package-lock.json
+	$(NPM) ci --no-audit --no-fund --loglevel=error >/dev/null
+	@touch $@
+
+$(VENDOR)/jsQR.js: node_modules/.package-lock.json
+	@mkdir -p $(VENDOR)
+	@cp node_modules/jsqr/dist/jsQR.js $@
 
 run: install
 	$(BIN)/flask db upgrade
@@ -44,7 +58,7 @@ extract: install
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_ngettext:1,2 -o timebank/translations/messages.pot .
 	$(BIN)/pybabel update -i timebank/translations/messages.pot -d timebank/translations --no-fuzzy-matching
 
-bench: bench-http bench-ledger bench-import
+bench: bench-http bench-ledger bench-import bench-checkin
 
 bench-http: install
 	$(BIN)/python bench/http_baseline.py
@@ -55,5 +69,8 @@ bench-ledger: install
 bench-import: install
 	$(BIN)/python bench/volunteer_import.py
 
+bench-checkin: install
+	$(BIN)/python bench/checkin_burst.py
+
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache node_modules $(VENDOR)

@@ -1,5 +1,6 @@
 """End-to-end fixtures: the app served as `make run` serves it, and Chromium through Playwright."""
 
+import contextlib
 import os
 import shutil
 import socket
@@ -159,3 +160,86 @@ def page(browser):
     tab = context.new_page()
     yield tab
     context.close()
+
+
+# A live server whose database the test reads and writes too (the event screens' tests make
+# their own events and check what a scan recorded). Same steps as live_server above.
+
+
+class LiveSite:
+    """The base URL of a server like live_server's, and its instance folder."""
+
+    def __init__(self, url: str, instance: Path):
+        self.url = url
+        self.instance = instance
+
+    @contextlib.contextmanager
+    def context(self):
+        """An app context on the live server's database and keys, in this process, for
+        making data and checking it; commit what the server should see."""
+        from timebank import create_app
+        from timebank.extensions import db
+
+        settings = {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{self.instance / 'timebank.sqlite'}",
+            "SECRET_KEY": (self.instance / "secret_key").read_text().strip(),
+            "DATA_KEY": (self.instance / "data_key").read_text().strip(),
+        }
+        app = create_app("development", settings)
+        try:
+            # URLs built here (codes) point at the live server, as its own pages do.
+            with app.test_request_context(base_url=self.url):
+                yield app
+        finally:
+            with app.app_context():
+                db.engine.dispose()
+
+
+@contextlib.contextmanager
+def serve(tmp_path_factory, **settings: str):
+    """Migrate, seed the demo and serve it like live_server, with TIMEBANK_* settings."""
+    _compile_catalogues()
+    instance = tmp_path_factory.mktemp("live_site")
+    env = _server_env(instance)
+    env.update({f"TIMEBANK_{key}": value for key, value in settings.items()})
+    _flask("db", "upgrade", env=env)
+    _flask("seed-demo", "--if-empty", env=env)
+    port = _free_port()
+    log = instance / "server.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "flask", "run", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    site = LiveSite(f"http://127.0.0.1:{port}", instance)
+    try:
+        _wait_healthy(f"{site.url}/healthz", server, log)
+        yield site
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.fixture
+def launch_chromium(browser):
+    """launch_chromium(*args) → another Chromium with extra switches (a fake camera...),
+    from the same Playwright as `browser`; closed after the test."""
+    launched = []
+
+    def launch(*args: str):
+        other = browser.browser_type.launch(
+            executable_path=_chromium_path(), args=[*CHROMIUM_ARGS, *args]
+        )
+        launched.append(other)
+        return other
+
+    yield launch
+    for other in launched:
+        other.close()

@@ -51,9 +51,10 @@ from timebank.stations.models import Station
 blp = Blueprint("Events", __name__, url_prefix="", description="Events and service records")
 
 
-def _with_message(outcome):
-    outcome.message = attendance.outcome_message(outcome)
-    return outcome
+def _answered(outcome) -> dict:
+    body = attendance.answer(outcome)
+    db.session.commit()
+    return body
 
 
 # Events
@@ -246,8 +247,7 @@ def checkin(args):
     if args["latitude"] is not None and args["longitude"] is not None:
         location = (args["latitude"], args["longitude"])
     outcome = attendance.present(current_user, args["token"], location=location)
-    db.session.commit()
-    return _with_message(outcome)
+    return _answered(outcome)
 
 
 @blp.route("/events/<int:event_id>/scans", methods=["POST"])
@@ -265,8 +265,7 @@ def scan(args, event_id):
         nonce=args["nonce"],
         scanned_at=args["scanned_at"],
     )
-    db.session.commit()
-    return _with_message(outcome)
+    return _answered(outcome)
 
 
 # Service records

@@ -20,6 +20,7 @@ from timebank.events.models import (
     Event,
     EventState,
     Scan,
+    Signup,
     SignupState,
     Via,
 )
@@ -87,33 +88,49 @@ def _check_open(event: Event, at: datetime) -> None:
         )
 
 
-def _volunteer(user):
-    from timebank.volunteers.models import VolunteerStatus
-    from timebank.volunteers.services import profile_of
-
-    volunteer = profile_of(user)
-    if volunteer is None:
-        raise Refused(
-            _("Register as a volunteer under your real name first."), code="not_registered"
-        )
-    if volunteer.status == VolunteerStatus.SUSPENDED or not user.active:
-        raise Refused(_("This volunteer is suspended."), code="volunteer_suspended")
-    return volunteer
-
-
 def attendance_of(event: Event, user) -> Attendance | None:
     return db.session.scalar(db.select(Attendance).filter_by(event_id=event.id, user_id=user.id))
 
 
-def _ensure_signed_up(event: Event, user, *, by_staff: bool) -> bool:
-    """True when the person was signed up on the spot (a walk-in)."""
-    signup = services.signup_of(user, event)
-    if signup is not None and signup.state == SignupState.CONFIRMED:
-        return False
+def _state(event: Event, user) -> tuple[str | None, str | None, Attendance | None]:
+    """The person's volunteer status, sign-up state and attendance at this event, read
+    in one statement: this is the path every scan at a busy event takes."""
+    from timebank.volunteers.models import Volunteer
+
+    if not getattr(user, "id", None):
+        return None, None, None
+    row = db.session.execute(
+        db.select(Volunteer.status, Signup.state, Attendance)
+        .select_from(Volunteer)
+        .outerjoin(Signup, (Signup.event_id == event.id) & (Signup.user_id == Volunteer.user_id))
+        .outerjoin(
+            Attendance,
+            (Attendance.event_id == event.id) & (Attendance.user_id == Volunteer.user_id),
+        )
+        .where(Volunteer.user_id == user.id)
+    ).first()
+    return (row[0], row[1], row[2]) if row else (None, None, None)
+
+
+def _verified_status(status: str | None, user) -> bool:
+    """Refuse people with no volunteer profile or a suspended one; True when verified."""
+    from timebank.volunteers.models import VolunteerStatus
+
+    if status is None:
+        raise Refused(
+            _("Register as a volunteer under your real name first."), code="not_registered"
+        )
+    if status == VolunteerStatus.SUSPENDED or not user.active:
+        raise Refused(_("This volunteer is suspended."), code="volunteer_suspended")
+    return status == VolunteerStatus.VERIFIED
+
+
+def _sign_up_on_the_spot(event: Event, user, *, by_staff: bool) -> None:
+    """Add a walk-in, or refuse one the event cannot take."""
     if by_staff:
         # Staff see the person in front of them: they are added whatever the capacity.
         services.add_walk_in(services.SYSTEM, event, user)
-        return True
+        return
     if not event.walk_ins:
         raise Refused(
             _("You have not signed up for this event, and it does not take walk-ins."),
@@ -130,37 +147,64 @@ def _ensure_signed_up(event: Event, user, *, by_staff: bool) -> bool:
             code="not_signed_up",
         )
     services.add_walk_in(services.SYSTEM, event, user)
-    return True
+
+
+def _insert_once(values: dict) -> int | None:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id: the new row's id, or None when
+    another device recorded the same person first (no savepoint needed on either backend)."""
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = (
+        insert(Attendance)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["event_id", "user_id"])
+        .returning(Attendance.id)
+    )
+    return db.session.execute(statement).scalar()
 
 
 def check_in(event: Event, user, *, via: str, actor=None, at: datetime | None = None) -> Outcome:
-    """Record that the person arrived; a second check-in answers with the first one's time."""
+    """Record that the person arrived; a second check-in answers with the first one's time.
+
+    Of two devices scanning the same person at once, the unique (event, person) pair
+    keeps one row; the other answers "already checked in" with the first one's time.
+    A volunteer's own scan is recorded in the attendance row itself (how, when); staff
+    actions also go to the audit log.
+    """
     at = at or utcnow()
-    volunteer = _volunteer(user)
-    existing = attendance_of(event, user)
+    status, signup_state, existing = _state(event, user)
+    verified = _verified_status(status, user)
     if existing is not None:
         return Outcome(ALREADY_IN, existing, tokens.CHECK_IN)
     _check_open(event, at)
-    walk_in = _ensure_signed_up(event, user, by_staff=actor is not None)
-    attendance = Attendance(
+    walk_in = signup_state != SignupState.CONFIRMED
+    if walk_in:
+        _sign_up_on_the_spot(event, user, by_staff=actor is not None)
+    values = dict(
         event_id=event.id,
         user_id=user.id,
         checked_in_at=at,
-        check_in_via=via,
+        check_in_via=str(via),
         checked_in_by_id=getattr(actor, "id", None),
+        flagged=False,
     )
-    try:
-        insert_unique(db.session, attendance, _Raced())
-    except _Raced:
+    new_id = _insert_once(values)
+    if new_id is None:
         # Another device recorded this person at the same moment; theirs stands.
         return Outcome(ALREADY_IN, attendance_of(event, user), tokens.CHECK_IN)
-    record(actor or user, "attendance.check_in", attendance, region=event.region, via=str(via))
+    # The row as inserted, without reading it back; not added to the session.
+    attendance = Attendance(id=new_id, **values)
+    attendance.user, attendance.event = user, event
+    if actor is not None:
+        record(actor, "attendance.check_in", attendance, region=event.region, via=str(via))
     return Outcome(
         CHECKED_IN,
         attendance,
         tokens.CHECK_IN,
         walk_in=walk_in,
-        pending_verification=not volunteer.is_verified,
+        pending_verification=not verified,
     )
 
 
@@ -171,8 +215,8 @@ class _Raced(Exception):
 def check_out(event: Event, user, *, via: str, actor=None, at: datetime | None = None) -> Outcome:
     """Record that the person left; their credited minutes become a pending service record."""
     at = at or utcnow()
-    volunteer = _volunteer(user)
-    attendance = attendance_of(event, user)
+    status, _signup, attendance = _state(event, user)
+    verified = _verified_status(status, user)
     if attendance is None:
         raise Refused(
             _("There is no check-in for this event to check out from. Check in first."),
@@ -200,12 +244,13 @@ def check_out(event: Event, user, *, via: str, actor=None, at: datetime | None =
     if not done:
         return Outcome(ALREADY_OUT, attendance, tokens.CHECK_OUT)
     records.from_attendance(attendance)
-    record(actor or user, "attendance.check_out", attendance, region=event.region, minutes=minutes)
+    if actor is not None:
+        record(actor, "attendance.check_out", attendance, region=event.region, minutes=minutes)
     return Outcome(
         CHECKED_OUT,
         attendance,
         tokens.CHECK_OUT,
-        pending_verification=not volunteer.is_verified,
+        pending_verification=not verified,
         extra={"minutes": minutes},
     )
 
@@ -388,3 +433,21 @@ def outcome_message(outcome: Outcome) -> str:
             "staff verify it."
         )
     return text
+
+
+def answer(outcome: Outcome) -> dict:
+    """What the API answers, built before the commit expires the objects it reads."""
+    attendance = outcome.attendance
+    return {
+        "outcome": outcome.code,
+        "recorded": outcome.recorded and not outcome.replayed,
+        "replayed": outcome.replayed,
+        "at": outcome.at,
+        "message": outcome_message(outcome),
+        "event_id": attendance.event_id,
+        "attendance_id": attendance.id,
+        "volunteer": {"user_id": attendance.user_id, "name": attendance.user.name},
+        "walk_in": outcome.walk_in,
+        "pending_verification": outcome.pending_verification,
+        "minutes": attendance.minutes,
+    }

@@ -65,8 +65,12 @@ class EventCreateSchema(EventDetailsSchema):
 
 
 class EventUpdateSchema(EventDetailsSchema):
-    class Meta:
-        partial = True
+    """PATCH: only the fields sent change. Marshmallow has no Meta.partial: without
+    partial=True every field would be required and the defaults would overwrite the rest."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("partial", True)
+        super().__init__(*args, **kwargs)
 
 
 class EventSchema(Schema):
@@ -168,19 +172,19 @@ class ScanSchema(Schema):
 
 
 class OutcomeSchema(Schema):
-    outcome = ma.fields.String(attribute="code")
-    recorded = ma.fields.Boolean()
-    replayed = ma.fields.Boolean()
+    """Built from attendance.answer(outcome) before the commit (no read-back)."""
+
+    outcome = ma.fields.String(metadata={"description": "checked_in, already_checked_in, ..."})
+    recorded = ma.fields.Boolean(metadata={"description": "this request recorded something"})
+    replayed = ma.fields.Boolean(metadata={"description": "the answer to an earlier nonce"})
     at = ma.fields.DateTime()
     message = ma.fields.String()
-    event_id = ma.fields.Function(lambda o: o.attendance.event_id)
-    attendance_id = ma.fields.Function(lambda o: o.attendance.id)
-    volunteer = ma.fields.Function(
-        lambda o: {"user_id": o.attendance.user_id, "name": o.attendance.user.name}
-    )
+    event_id = ma.fields.Integer()
+    attendance_id = ma.fields.Integer()
+    volunteer = ma.fields.Dict()
     walk_in = ma.fields.Boolean()
     pending_verification = ma.fields.Boolean()
-    minutes = ma.fields.Function(lambda o: o.attendance.minutes)
+    minutes = ma.fields.Integer(allow_none=True)
 
 
 class ServiceRecordSchema(Schema):

@@ -42,6 +42,7 @@ def upgrade():
     sa.Column('grace_minutes', sa.Integer(), nullable=False),
     sa.Column('max_minutes', sa.Integer(), nullable=True),
     sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('cancel_reason', sa.Text(), nullable=False),
     sa.Column('qr_handle', sa.String(length=16), nullable=False),
     sa.Column('qr_secret', sa.String(length=64), nullable=False),
     sa.Column('previous_qr_secret', sa.String(length=64), nullable=True),

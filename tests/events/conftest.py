@@ -3,6 +3,7 @@
 import pytest
 
 from tests import factories
+from timebank.extensions import db
 
 
 @pytest.fixture
@@ -10,8 +11,12 @@ def make_event(app, places):
     """make_event(organizer=None, **details) → a published, committed event (east station)."""
 
     def make(organizer=None, **details):
+        organizer = organizer or places.east_station
         with app.test_request_context():
-            return factories.event(organizer or places.east_station, **details)
+            # Loaded again here: without a context kept pushed (API and page tests push
+            # none, so each request gets its own), the fixture's objects are detached.
+            fresh = db.session.get(type(organizer), organizer.id)
+            return factories.event(fresh, **details)
 
     return make
 

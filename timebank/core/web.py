@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from flask import current_app, flash, g, request, session
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
+from sqlalchemy import inspect
 
 from timebank.core.db import sqlite_begin_mode
 
@@ -105,9 +106,23 @@ def _set_headers(response):
     headers.setdefault("Permissions-Policy", "camera=(self), geolocation=(self), microphone=()")
     if current_app.config.get("SESSION_COOKIE_SECURE"):
         headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-    if current_user and current_user.is_authenticated:
+    if _caller_id() is not None:
         headers.setdefault("Cache-Control", "no-store")
     return response
+
+
+def _caller_id() -> int | None:
+    """The signed-in user's id, read without loading anything.
+
+    These hooks run after the view has committed, which expires the user: asking
+    current_user.is_authenticated would select the row again in a new transaction (on
+    SQLite a BEGIN IMMEDIATE, the write lock, for every request that wrote something).
+    """
+    user = g.get("_login_user")
+    state = inspect(user, raiseerr=False) if user is not None else None
+    if state is None or not state.identity:
+        return None  # anonymous, or nobody has looked at current_user yet
+    return state.identity[0]
 
 
 def _log_request(response):
@@ -121,7 +136,7 @@ def _log_request(response):
                 "path": request.path,
                 "status": response.status_code,
                 "ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
-                "user_id": current_user.id if current_user.is_authenticated else None,
+                "user_id": _caller_id(),
                 "ip": request.remote_addr,
             }
         },

@@ -173,6 +173,7 @@ class Event(db.Model):
     grace_minutes: Mapped[int] = mapped_column(default=15)
     max_minutes: Mapped[int | None] = mapped_column()
     state: Mapped[str] = mapped_column(String(16), default=EventState.DRAFT)
+    cancel_reason: Mapped[str] = mapped_column(Text, default="")  # shown to those signed up
     # Names the event in QR codes (never its id); the secret keys its codes, and
     # regenerating it revokes every code printed so far.
     qr_handle: Mapped[str] = mapped_column(String(16), unique=True)

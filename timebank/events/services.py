@@ -260,7 +260,8 @@ def cancel(actor, event: Event, reason: str) -> Event:
             _("Say why the event is cancelled; people who signed up see it."), field="reason"
         )
     event.state = EventState.CANCELLED
-    record(actor, "event.cancel", event, region=event.region, reason=reason.strip())
+    event.cancel_reason = reason.strip()
+    record(actor, "event.cancel", event, region=event.region, reason=event.cancel_reason)
     return event
 
 

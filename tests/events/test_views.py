@@ -421,7 +421,7 @@ def test_a_code_seen_before_signing_in_still_counts_briefly(
     scanned = time.time() - 120
     with app.test_request_context():
         token, _ = tokens.kiosk_token(reload(Event, event.id), tokens.CHECK_IN, scanned)
-        from timebank.events.views import _vouchers
+        from timebank.events.scan_views import _vouchers
 
         monkeypatch.setattr(time, "time", lambda: scanned)
         voucher = _vouchers().dumps(token)

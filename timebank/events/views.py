@@ -1,8 +1,7 @@
-"""Pages: upcoming events, event detail and sign-up, my events, the organizer's dashboard,
-approvals, staff entries (补录), disputes, and /e/<token> where a scanned event code lands."""
+"""Pages: upcoming events, event detail and sign-up, my events, creating and editing
+events, and the organizer's dashboard. Approvals live in approval_views, the scan landing
+in scan_views (same blueprint)."""
 
-import contextlib
-import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -14,39 +13,32 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
-from flask_babel import format_time, ngettext, to_user_timezone, to_utc
 from flask_babel import gettext as _
+from flask_babel import to_user_timezone, to_utc
 from flask_login import current_user
-from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import and_, false, func, or_, true
+from sqlalchemy import and_, false, func, or_
 
 from timebank.auth.forms import EmptyForm
 from timebank.auth.models import Role, User
 from timebank.auth.services import normalise_login
 from timebank.core.db import utcnow
-from timebank.core.errors import DomainError, ValidationFailed
+from timebank.core.errors import DomainError
 from timebank.core.forms import options
-from timebank.core.security import administered_regions, requires
-from timebank.events import attendance, records, services, tokens
+from timebank.core.security import requires
+from timebank.events import attendance, records, services
 from timebank.events.forms import (
     CancelEventForm,
     DisputeForm,
     EventForm,
     EventSearchForm,
-    RejectForm,
-    ResolveForm,
-    ScanForm,
-    StaffEntryForm,
     WalkInForm,
 )
 from timebank.events.models import (
     Attendance,
     Audience,
     Dispute,
-    DisputeState,
     Event,
     EventState,
     RecordState,
@@ -60,18 +52,12 @@ from timebank.extensions import db
 from timebank.organizations.models import Organization
 from timebank.regions.models import Region, RegionLevel
 from timebank.stations.models import Station
-from timebank.stations.services import stations_in_scope
 from timebank.volunteers.models import Volunteer
 
 bp = Blueprint("events", __name__)
 
 PER_PAGE = 20
 DECIDER_ROLES = (Role.STATION_STAFF, Role.TEAM_LEADER, Role.ADMIN)
-# How long after a valid scan the volunteer may still sign in and confirm: typing a
-# password takes longer than a kiosk code lives. Long enough for that, short enough that
-# a forwarded link soon stops working.
-SCAN_VOUCHER_SECONDS = 3 * 60
-SKIPPED_SHOWN = 20
 
 
 # -- time zones: pages show and take local times; services get aware UTC -------------------
@@ -764,438 +750,5 @@ def staff_check_out(event_id: int, user_id: int):
     return _staff_attendance(event_id, user_id, attendance.check_out)
 
 
-# -- approvals and disputes ----------------------------------------------------------------
-
-
-def decidable(user):
-    """SQL condition on ServiceRecord (joined to its Region and outer-joined to its Event):
-    the records this user may decide, as records.can_decide says one by one."""
-    if user.is_superadmin:
-        return true()
-    station_ids = [g.scope_id for g in user.grants_of(Role.STATION_STAFF)]
-    team_ids = [g.scope_id for g in user.grants_of(Role.TEAM_LEADER)]
-    conditions = [
-        Region.path.startswith(root.path, autoescape=True) for root in administered_regions(user)
-    ]
-    if station_ids:
-        conditions.append(Event.station_id.in_(station_ids))
-        conditions.append(
-            and_(ServiceRecord.event_id.is_(None), ServiceRecord.station_id.in_(station_ids))
-        )
-    if team_ids:
-        conditions.append(Event.organization_id.in_(team_ids))
-    return or_(*conditions) if conditions else false()
-
-
-def _in_reach(select):
-    return (
-        select.join(Region, Region.id == ServiceRecord.region_id)
-        .outerjoin(Event, Event.id == ServiceRecord.event_id)
-        .where(decidable(current_user))
-    )
-
-
-def _approvals_url(event_id=None):
-    return url_for("events.approvals", event_id=event_id or None)
-
-
-@bp.route("/staff/service-records")
-@requires(*DECIDER_ROLES)
-def approvals():
-    event_filter = _int(request.args.get("event_id"))
-    pending = _in_reach(db.select(ServiceRecord)).where(
-        ServiceRecord.state == RecordState.PENDING, ServiceRecord.user_id != current_user.id
-    )
-    events = db.session.execute(
-        _in_reach(
-            db.select(
-                Event.id, Event.title, Event.starts_at, func.count(ServiceRecord.id)
-            ).select_from(ServiceRecord)
-        )
-        .where(
-            ServiceRecord.state == RecordState.PENDING,
-            ServiceRecord.user_id != current_user.id,
-            ServiceRecord.event_id.is_not(None),
-        )
-        .group_by(Event.id, Event.title, Event.starts_at)
-        .order_by(Event.starts_at.desc())
-    ).all()
-    if event_filter:
-        pending = pending.where(ServiceRecord.event_id == event_filter)
-    page = db.paginate(
-        pending.order_by(ServiceRecord.served_on, ServiceRecord.id), per_page=50, error_out=False
-    )
-    open_disputes = db.session.scalars(
-        _in_reach(db.select(Dispute).join(Dispute.record))
-        .where(Dispute.state == DisputeState.OPEN, Dispute.user_id != current_user.id)
-        .order_by(Dispute.created_at)
-        .limit(100)
-    ).all()
-    return render_template(
-        "events/approvals.html",
-        page=page,
-        events=events,
-        event_filter=event_filter,
-        verified=_verified_ids([r.user_id for r in page.items]),
-        disputes=open_disputes,
-        approve_form=EmptyForm(prefix="approve"),
-        reject_form=RejectForm(prefix="reject"),
-        resolve_form=ResolveForm(prefix="resolve"),
-        may_enter=current_user.has_role(Role.STATION_STAFF, Role.ADMIN),
-    )
-
-
-def _verified_ids(user_ids) -> set[int]:
-    if not user_ids:
-        return set()
-    return set(
-        db.session.scalars(
-            db.select(Volunteer.user_id).where(
-                Volunteer.user_id.in_(user_ids), Volunteer.status == "verified"
-            )
-        )
-    )
-
-
-def _decided_record(record_id: int) -> ServiceRecord:
-    item = records.get_record(current_user, record_id)
-    if not records.can_decide(current_user, item):
-        abort(404)
-    return item
-
-
-@bp.route("/staff/service-records/<int:record_id>/approve", methods=["POST"])
-@requires()
-def approve(record_id: int):
-    item = _decided_record(record_id)
-    if EmptyForm(prefix="approve").validate_on_submit():
-        try:
-            records.approve(current_user, item)
-        except DomainError as exc:
-            db.session.rollback()
-            flash(str(exc.message), "error")
-        else:
-            db.session.commit()
-            flash(
-                _(
-                    "Approved: %(minutes)s for %(name)s.",
-                    minutes=_duration(item.minutes),
-                    name=item.user.name,
-                ),
-                "success",
-            )
-    return redirect(_approvals_url(_int(request.args.get("event_id"))))
-
-
-@bp.route("/staff/service-records/<int:record_id>/reject", methods=["POST"])
-@requires()
-def reject(record_id: int):
-    item = _decided_record(record_id)
-    form = RejectForm(prefix="reject")
-    if form.validate_on_submit():
-        try:
-            records.reject(current_user, item, form.reason.data)
-        except DomainError as exc:
-            db.session.rollback()
-            flash(str(exc.message), "error")
-        else:
-            db.session.commit()
-            flash(_("Rejected; %(name)s can read your reason.", name=item.user.name), "info")
-    else:
-        _flash_errors(form)
-    return redirect(_approvals_url(_int(request.args.get("event_id"))))
-
-
-def _duration(minutes) -> str:
-    from timebank.ledger.exports import format_duration
-
-    return format_duration(minutes)
-
-
-@bp.route("/events/<int:event_id>/approve-all", methods=["POST"])
-@requires()
-def approve_all(event_id: int):
-    event = services.get_managed_event(current_user, event_id)
-    if EmptyForm(prefix="approve").validate_on_submit():
-        result = records.approve_event(current_user, event)
-        db.session.commit()
-        flash(
-            ngettext("%(num)d record approved.", "%(num)d records approved.", len(result.approved)),
-            "success" if result.approved else "info",
-        )
-        for item, reason in result.skipped[:SKIPPED_SHOWN]:
-            flash(
-                _(
-                    "Left pending: %(name)s, %(minutes)s — %(reason)s",
-                    name=item.user.name,
-                    minutes=_duration(item.minutes),
-                    reason=reason,
-                ),
-                "warning",
-            )
-        if len(result.skipped) > SKIPPED_SHOWN:
-            flash(
-                _("And %(count)d more left pending.", count=len(result.skipped) - SKIPPED_SHOWN),
-                "warning",
-            )
-    return redirect(_approvals_url(event.id))
-
-
-@bp.route("/staff/disputes/<int:dispute_id>/resolve", methods=["POST"])
-@requires()
-def resolve_dispute(dispute_id: int):
-    item = db.get_or_404(Dispute, dispute_id)
-    if not records.can_decide(current_user, item.record):
-        abort(404)
-    form = ResolveForm(prefix="resolve")
-    if form.validate_on_submit():
-        corrected = form.corrected_minutes.data if form.decision.data == "correct" else None
-        try:
-            if form.decision.data == "correct" and corrected is None:
-                raise ValidationFailed(_("Enter the corrected minutes."), field="corrected_minutes")
-            records.resolve(
-                current_user, item, corrected_minutes=corrected, resolution=form.resolution.data
-            )
-        except DomainError as exc:
-            db.session.rollback()
-            flash(str(exc.message), "error")
-        else:
-            db.session.commit()
-            flash(_("Dispute resolved; %(name)s sees your decision.", name=item.user.name), "info")
-    else:
-        _flash_errors(form)
-    return redirect(url_for("events.approvals", _anchor="disputes"))
-
-
-# -- staff entries (补录) ------------------------------------------------------------------
-
-
-def entry_stations() -> list[Station]:
-    """Stations whose hours this user may log: those they staff, and those they administer."""
-    staffed = [g.scope_id for g in current_user.grants_of(Role.STATION_STAFF)]
-    found = {
-        s.id: s for s in db.session.scalars(db.select(Station).where(Station.id.in_(staffed))).all()
-    }
-    if current_user.is_superadmin or administered_regions(current_user):
-        found.update({s.id: s for s in db.session.scalars(stations_in_scope(current_user))})
-    return sorted((s for s in found.values() if s.active), key=lambda s: s.name)
-
-
-@bp.route("/staff/entries/new", methods=["GET", "POST"])
-@requires(Role.STATION_STAFF, Role.ADMIN)
-def new_entry():
-    stations = entry_stations()
-    if not stations:
-        abort(403)
-    form = StaffEntryForm()
-    form.station_id.choices = options((s.id, s.name) for s in stations)
-    if form.is_submitted():
-        valid = form.validate()
-        station = {s.id: s for s in stations}.get(_int(form.station_id.data))
-        if station is None:
-            _add_error(form.station_id, _("Choose a station."))
-            valid = False
-        people, unknown = [], []
-        for line in (form.people.data or "").splitlines():
-            if not line.strip():
-                continue
-            person = _volunteer_by_phone(line)
-            if person is None:
-                unknown.append(line.strip())
-            elif person not in people:
-                people.append(person)
-        if unknown:
-            _add_error(
-                form.people,
-                _(
-                    "No registered volunteer has these numbers: %(numbers)s",
-                    numbers=", ".join(unknown),
-                ),
-            )
-            valid = False
-        if station is not None:
-            entry = _record_entry(form, station, people, save=valid)
-            if entry is not None:
-                db.session.commit()
-                _flash_entry(entry)
-                return redirect(url_for("events.new_entry"))
-    return render_template("events/entry.html", form=form)
-
-
-def _record_entry(form: StaffEntryForm, station: Station, people, *, save: bool):
-    """Create the entry; when the form has its own mistakes, only to collect the service's
-    as well (every mistake at once), then undo it."""
-    try:
-        entry = records.create_entry(
-            current_user,
-            station,
-            people,
-            served_on=form.served_on.data or to_user_timezone(utcnow()).date(),
-            minutes=form.minutes.data,
-            description=form.description.data,
-            reason=form.reason.data,
-        )
-    except DomainError as exc:
-        db.session.rollback()
-        form.fail(exc)
-        return None
-    if not save:
-        db.session.rollback()
-        return None
-    return entry
-
-
-def _flash_entry(entry) -> None:
-    made = db.session.scalars(db.select(ServiceRecord).filter_by(staff_entry_id=entry.id)).all()
-    approved = [r for r in made if r.state == RecordState.APPROVED]
-    saved = ngettext(
-        "Hours logged for %(num)d person.", "Hours logged for %(num)d people.", len(made)
-    )
-    if entry.needs_second_approval:
-        flash(
-            saved
-            + " "
-            + _(
-                "This entry is large, so another staff member must approve it on the "
-                "approvals page."
-            ),
-            "warning",
-        )
-    elif len(approved) == len(made):
-        flash(saved + " " + _("Approved at once: the hours are in their time banks."), "success")
-    else:
-        flash(
-            saved
-            + " "
-            + _(
-                "%(approved)d approved at once; %(pending)d wait on the approvals page "
-                "(identity not verified yet, or your own hours).",
-                approved=len(approved),
-                pending=len(made) - len(approved),
-            ),
-            "warning",
-        )
-
-
-# -- /e/<token>: where a scanned event code lands ------------------------------------------
-
-
-def _vouchers() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.secret_key, salt="timebank.event-scan")
-
-
-def _voucher_time(token: str, voucher: str | None) -> datetime | None:
-    """When this code was seen valid, if the voucher says so and is recent."""
-    if not voucher:
-        return None
-    try:
-        seen, signed_at = _vouchers().loads(
-            voucher, max_age=SCAN_VOUCHER_SECONDS, return_timestamp=True
-        )
-    except BadSignature:
-        return None
-    if seen != token.strip().upper():
-        return None
-    return signed_at.astimezone(UTC) if signed_at.tzinfo else signed_at.replace(tzinfo=UTC)
-
-
-def _resolve(token: str, voucher: str | None):
-    """The code, valid now or when the voucher says it was scanned; the moment to record
-    (None for now)."""
-    try:
-        return tokens.resolve(token), None
-    except ValidationFailed as exc:
-        seen_at = _voucher_time(token, voucher) if exc.code == "code_expired" else None
-        if seen_at is None:
-            raise
-        return tokens.resolve(token, seen_at.timestamp()), seen_at
-
-
-def _location(form: ScanForm) -> tuple[float, float] | None:
-    try:
-        lat, lon = float(form.latitude.data or ""), float(form.longitude.data or "")
-    except ValueError:
-        return None
-    if not (math.isfinite(lat) and math.isfinite(lon)):
-        return None
-    return lat, lon
-
-
-def _result_page(code: str, message: str, event=None):
-    return render_template(
-        "events/scan_result.html",
-        result={"code": code, "message": str(message), "error": True},
-        event=event,
-        at=None,
-    )
-
-
-@bp.route("/e/<token>", methods=["GET", "POST"])
-def scan(token: str):
-    voucher = request.values.get("seen")
-    try:
-        presented, seen_at = _resolve(token, voucher)
-    except ValidationFailed as exc:
-        return _result_page(exc.code, exc.message)
-    event = presented.event
-    if not services.can_see(current_user, event):
-        abort(404)
-    if not voucher or seen_at is None:
-        voucher = _vouchers().dumps(token.strip().upper())
-    if not _is_signed_in():
-        flash(_("Sign in to record your attendance."), "info")
-        return redirect(
-            url_for("auth.login", next=url_for("events.scan", token=token, seen=voucher))
-        )
-    form = ScanForm()
-    if request.method == "POST":
-        if form.validate_on_submit():
-            return _record_scan(token, seen_at, _location(form))
-        _flash_errors(form)
-    form.seen.data = voucher
-    return render_template(
-        "events/scan.html",
-        event=event,
-        form=form,
-        checking_in=presented.purpose == tokens.CHECK_IN,
-        locate=bool(event.latitude is not None and event.radius_m),
-    )
-
-
-def _record_scan(token: str, seen_at: datetime | None, location):
-    try:
-        outcome = attendance.present(current_user, token, location=location, now=seen_at)
-    except DomainError as exc:
-        db.session.rollback()
-        result = {"code": exc.code, "message": str(exc.message), "error": True}
-        with contextlib.suppress(DomainError):
-            result["event_id"] = tokens.resolve(token, (seen_at or utcnow()).timestamp()).event.id
-    else:
-        db.session.commit()
-        result = {
-            "code": outcome.code,
-            "event_id": outcome.attendance.event_id,
-            "at": outcome.at.isoformat(),
-            "minutes": outcome.attendance.minutes,
-            "walk_in": outcome.walk_in,
-            "pending_verification": outcome.pending_verification,
-            "error": False,
-        }
-    session["scan_result"] = result
-    return redirect(url_for("events.scan_result"))
-
-
-@bp.route("/scan/result")
-@requires()
-def scan_result():
-    result = session.get("scan_result")
-    if not result:
-        return redirect(url_for("events.mine"))
-    event = db.session.get(Event, result["event_id"]) if result.get("event_id") else None
-    at = datetime.fromisoformat(result["at"]) if result.get("at") else None
-    return render_template(
-        "events/scan_result.html",
-        result=result,
-        event=event,
-        at=format_time(at, "HH:mm") if at else None,
-    )
+# The other pages of this blueprint; imported last, as they use the helpers above.
+from timebank.events import approval_views, scan_views  # noqa: E402, F401

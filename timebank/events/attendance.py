@@ -440,7 +440,8 @@ def answer(outcome: Outcome) -> dict:
     attendance = outcome.attendance
     return {
         "outcome": outcome.code,
-        "recorded": outcome.recorded and not outcome.replayed,
+        # A replayed upload was recorded by its first attempt: the scanner shows it as done.
+        "recorded": outcome.recorded,
         "replayed": outcome.replayed,
         "at": outcome.at,
         "message": outcome_message(outcome),

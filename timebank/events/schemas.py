@@ -175,7 +175,9 @@ class OutcomeSchema(Schema):
     """Built from attendance.answer(outcome) before the commit (no read-back)."""
 
     outcome = ma.fields.String(metadata={"description": "checked_in, already_checked_in, ..."})
-    recorded = ma.fields.Boolean(metadata={"description": "this request recorded something"})
+    recorded = ma.fields.Boolean(
+        metadata={"description": "recorded by this scan (or by the first upload of its nonce)"}
+    )
     replayed = ma.fields.Boolean(metadata={"description": "the answer to an earlier nonce"})
     at = ma.fields.DateTime()
     message = ma.fields.String()

@@ -193,6 +193,19 @@ def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
+@pytest.fixture
+def auth(client, people):
+    """auth(login, **headers) → request headers with that person's bearer token."""
+    issued = {}
+
+    def headers(login, **extra):
+        if login not in issued:
+            issued[login] = token_for(client, login)
+        return {**bearer(issued[login]), **extra}
+
+    return headers
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT

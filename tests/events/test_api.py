@@ -10,7 +10,6 @@ import zxingcpp
 from PIL import Image
 
 from tests import factories
-from tests.conftest import bearer, token_for
 from timebank.auth.models import Role, User
 from timebank.core.db import utcnow
 from timebank.events import tokens
@@ -109,19 +108,6 @@ def card(volunteer) -> str:
 
 def phone_code(volunteer, now=None) -> str:
     return _in_app(codes.phone_token, volunteer, now=now)[0]
-
-
-@pytest.fixture
-def auth(client, people):
-    """auth(login, **headers) → request headers with that person's bearer token."""
-    issued = {}
-
-    def headers(login, **extra):
-        if login not in issued:
-            issued[login] = token_for(client, login)
-        return {**bearer(issued[login]), **extra}
-
-    return headers
 
 
 @pytest.fixture
@@ -914,17 +900,23 @@ def test_a_large_staff_entry_waits_for_a_second_staff_member(
     assert ok(client.post(url, headers=auth("eaststaff2")))["state"] == "approved"
     assert service_credits(volunteer.user.id) == [threshold + 30]
 
-    small = ok(
-        client.post(
-            f"{API}/staff-entries", json={**body, "minutes": 90}, headers=auth("eaststaff")
-        ),
-        201,
-    )
-    assert not small["needs_second_approval"]
-    assert [r["state"] for r in small["records"]] == ["approved"]
+    earlier = (utcnow() - timedelta(days=2)).date().isoformat()
+    small = {**body, "minutes": 90, "served_on": earlier}
+    entry = ok(client.post(f"{API}/staff-entries", json=small, headers=auth("eaststaff")), 201)
+    assert not entry["needs_second_approval"]
+    assert [r["state"] for r in entry["records"]] == ["approved"]
     assert service_credits(volunteer.user.id) == [threshold + 30, 90]
     me = auth(volunteer_login(volunteer))
     assert hours_balance(client, me) == threshold + 120
+
+    # The same large day split into small entries still needs someone else.
+    rest = {**small, "minutes": threshold - 60}
+    entry = ok(client.post(f"{API}/staff-entries", json=rest, headers=auth("eaststaff")), 201)
+    assert entry["needs_second_approval"]
+    assert [r["state"] for r in entry["records"]] == ["pending"]
+    url = f"{API}/service-records/{entry['records'][0]['id']}/approve"
+    refused(client.post(url, headers=auth("eaststaff")), 403, "second_approval_required")
+    assert service_credits(volunteer.user.id) == [threshold + 30, 90]
 
 
 def test_staff_entries_are_checked_and_scoped(client, places, auth, enrol):
@@ -990,6 +982,94 @@ def test_a_dispute_corrects_an_approved_record_with_a_supplement(client, auth, s
     assert hours_balance(client, me) == 90
     assert service_credits(volunteer.user.id) == [60, 30]
     refused(client.post(url, json={"resolution": "again"}, headers=staff), 409, "already_resolved")
+
+    # A second dispute counts the first correction: 90 minutes are credited already.
+    again = ok(
+        client.post(
+            f"{API}/service-records/{item.id}/disputes", json={"reason": "还是少了"}, headers=me
+        ),
+        201,
+    )
+    url = f"{API}/disputes/{again['id']}/resolve"
+    refused(
+        client.post(url, json={"resolution": "核实", "corrected_minutes": 90}, headers=staff),
+        422,
+        field="corrected_minutes",
+    )
+    # Never beyond what the event can credit (120 scheduled minutes plus grace).
+    refused(
+        client.post(url, json={"resolution": "核实", "corrected_minutes": 600}, headers=staff),
+        422,
+        field="corrected_minutes",
+    )
+    ok(client.post(url, json={"resolution": "再次核实", "corrected_minutes": 120}, headers=staff))
+    supplements = [
+        r
+        for r in ok(client.get(f"{API}/service-records?mine=true", headers=me))["items"]
+        if r["corrects_id"] == item.id
+    ]
+    assert sorted(r["minutes"] for r in supplements) == [30, 30]
+    # A supplement is not disputed on its own: the original record is.
+    refused(
+        client.post(
+            f"{API}/service-records/{supplement['id']}/disputes", json={"reason": "x"}, headers=me
+        ),
+        409,
+        "dispute_the_original",
+    )
+
+
+def test_whoever_corrects_large_hours_does_not_approve_them(
+    client, app, monkeypatch, auth, staff_user, make_event, served, enrol
+):
+    monkeypatch.setitem(app.config, "STAFF_ENTRY_SECOND_APPROVAL_MINUTES", 60)
+    staff_user("eaststaff2")
+    volunteer = enrol()
+    item = served(volunteer, minutes=40, event=make_event(starts_in=-200, lasts=180))
+    staff, me = auth("eaststaff"), auth(volunteer_login(volunteer))
+    disputed = ok(
+        client.post(
+            f"{API}/service-records/{item.id}/disputes", json={"reason": "我待了三小时"}, headers=me
+        ),
+        201,
+    )
+    ok(
+        client.post(
+            f"{API}/disputes/{disputed['id']}/resolve",
+            json={"resolution": "签到表核实", "corrected_minutes": 180},
+            headers=staff,
+        )
+    )
+    url = f"{API}/service-records/{item.id}/approve"
+    refused(client.post(url, headers=staff), 403, "second_approval_required")
+    assert ok(client.post(url, headers=auth("eaststaff2")))["minutes"] == 180
+    assert service_credits(volunteer.user.id) == [180]
+
+
+def test_a_staff_entry_for_an_event_adds_only_what_attendance_missed(
+    client, auth, places, make_event, served, enrol
+):
+    event = make_event(starts_in=-90, lasts=120)
+    attended, missed = enrol(), enrol()
+    served(attended, minutes=60, event=event)
+    body = {
+        "station_id": places.east_station.id,
+        "event_id": event.id,
+        "user_ids": [attended.user.id, missed.user.id],
+        "served_on": (utcnow() - timedelta(days=1)).date().isoformat(),
+        "minutes": 60,
+        "description": "活动补录",
+        "reason": "扫码设备故障",
+    }
+    staff = auth("eaststaff")
+    answer = refused(client.post(f"{API}/staff-entries", json=body, headers=staff), 422)
+    assert attended.user.name in str(answer)
+    only_missed = {**body, "user_ids": [missed.user.id]}
+    too_long = {**only_missed, "minutes": 600}
+    refused(client.post(f"{API}/staff-entries", json=too_long, headers=staff), 422, field="minutes")
+    entry = ok(client.post(f"{API}/staff-entries", json=only_missed, headers=staff), 201)
+    assert [r["user_id"] for r in entry["records"]] == [missed.user.id]
+    assert count(ServiceRecord, user_id=attended.user.id) == 1
 
 
 def test_a_dispute_on_a_rejected_record_sends_it_back_for_approval(client, auth, served, enrol):

@@ -82,6 +82,63 @@ def test_forgotten_check_out_is_closed_at_the_end_flagged_and_not_credited_beyon
     assert result.approved == [] and result.skipped[0][0].id == service_record.id
 
 
+def test_closing_at_the_end_leaves_a_check_out_made_meanwhile_alone(ctx, make_event, enrol):
+    """The cron job read the open attendance just before the volunteer checked out."""
+    event = make_event(starts_in=-30, lasts=60)
+    user = enrol().user
+    attendance.check_in(event, user, via=Via.KIOSK, at=event.starts_at)
+    stale = attendance.attendance_of(event, user)
+    attendance.check_out(event, user, via=Via.KIOSK, at=event.starts_at + timedelta(minutes=25))
+    assert attendance._close_at_end(event, stale) is False
+    [service_record] = db.session.scalars(db.select(ServiceRecord)).all()
+    assert (service_record.minutes, service_record.flagged) == (30, False)
+    assert stale.check_out_via == Via.KIOSK
+
+
+def test_queued_staff_scans_made_in_time_count_after_the_event_is_finished(
+    ctx, people, make_event, enrol
+):
+    """A scanner offline until after the event: its check-in and check-out arrive late."""
+    event = make_event(starts_in=-100, lasts=60, grace_minutes=15)
+    services.finish(people.east_staff, event)
+    volunteer = enrol()
+    card = codes.card_token(volunteer)
+    staff = people.east_staff
+    too_late = event.ends_at + timedelta(minutes=20)
+    _refused(
+        "event_over",
+        attendance.staff_scan,
+        staff,
+        event,
+        card,
+        "checkin",
+        nonce="late-0001",
+        scanned_at=too_late,
+    )
+    arrived = event.starts_at + timedelta(minutes=5)
+    outcome = attendance.staff_scan(
+        staff, event, card, "checkin", nonce="late-0002", scanned_at=arrived
+    )
+    assert outcome.code == attendance.CHECKED_IN
+    # Nobody would close it any more: it is closed at the end, flagged, like the others.
+    service_record = _record_of(volunteer.user)
+    assert service_record.flagged and service_record.minutes == 60
+    left = event.starts_at + timedelta(minutes=30)
+    outcome = attendance.staff_scan(
+        staff, event, card, "checkout", nonce="late-0003", scanned_at=left
+    )
+    assert outcome.code == attendance.CHECKED_OUT
+    db.session.refresh(service_record)
+    assert (service_record.minutes, service_record.flagged) == (30, False)
+    assert outcome.attendance.checked_out_at == left
+    # Once decided, a late check-out no longer changes the record.
+    records.approve(staff, service_record)
+    outcome = attendance.staff_scan(
+        staff, event, card, "checkout", nonce="late-0004", scanned_at=left
+    )
+    assert outcome.code == attendance.ALREADY_OUT
+
+
 def test_an_unverified_volunteer_is_recorded_but_hours_wait(ctx, people, make_event, enrol):
     event = make_event(starts_in=-60)
     user = enrol(verified=False).user

@@ -4,22 +4,17 @@ signing up for the last place. Run against the suite's backend (SQLite file or P
 where the races are real); each test gets a fresh database, as the rows are committed.
 """
 
-import multiprocessing
-import os
-import queue
-import time
 from datetime import timedelta
 
 import pytest
-import sqlalchemy as sa
 
+from tests import racing
 from tests.conftest import TEST_DATABASE_URL, fresh_database
 
 POSTGRES = TEST_DATABASE_URL.startswith("postgres")
 VOLUNTEERS = 20  # people scanned by two devices at once, one round each
 ROUNDS = 4 if POSTGRES else 2  # events whose last place everyone wants at once
 SIGNUPS = 6 if POSTGRES else 4  # processes signing up for that place
-PASSWORD = "Correct-Horse-42"  # tests.factories.PASSWORD
 
 pytestmark = pytest.mark.slow
 
@@ -28,20 +23,6 @@ pytestmark = pytest.mark.slow
 def fresh_url(tmp_path):
     with fresh_database(tmp_path, "timebank_events") as url:
         yield url
-
-
-def _app(url: str, instance: str):
-    os.environ["TIMEBANK_INSTANCE_PATH"] = instance
-    from timebank import create_app
-
-    return create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
-
-
-def _dispose(app) -> None:
-    from timebank.extensions import db
-
-    with app.app_context():
-        db.engine.dispose()
 
 
 def _setup(url: str, instance: str, volunteers: int, events: list[dict], signed_up=()) -> dict:
@@ -55,7 +36,7 @@ def _setup(url: str, instance: str, volunteers: int, events: list[dict], signed_
     from timebank.events import services
     from timebank.extensions import db
 
-    app = _app(url, instance)
+    app = racing.make_app(url, instance)
     with app.app_context():
         upgrade()
     with app.test_request_context():
@@ -82,76 +63,8 @@ def _setup(url: str, instance: str, volunteers: int, events: list[dict], signed_
             "logins": [v.user.phone for v in made],
             "events": [e.id for e in made_events],
         }
-    _dispose(app)
+    racing.dispose(app)
     return ids
-
-
-def _client_worker(url, instance, login, plan, barrier, results):
-    """Log in, then make each request of the plan as the others make theirs (barrier)."""
-    app = _app(url, instance)
-    answers = []
-    try:
-        client = app.test_client()
-        issued = client.post("/api/v1/auth/tokens", json={"login": login, "password": PASSWORD})
-        headers = {"Authorization": f"Bearer {issued.json['token']}"}
-        for method, path, body in plan:
-            barrier.wait(timeout=60)
-            response = client.open(path, method=method, json=body, headers=headers)
-            answers.append((response.status_code, response.get_json()))
-        results.put((login, answers, None))
-    except Exception as exc:  # reported to the parent, which fails the test
-        barrier.abort()
-        results.put((login, answers, repr(exc)))
-    finally:
-        _dispose(app)
-
-
-def _race(url: str, instance: str, plans: dict[str, list]) -> dict[str, list]:
-    """Run each login's plan in its own process, round by round; their answers by login."""
-    spawn = multiprocessing.get_context("spawn")
-    barrier, results = spawn.Barrier(len(plans)), spawn.Queue()
-    workers = [
-        spawn.Process(target=_client_worker, args=(url, instance, login, plan, barrier, results))
-        for login, plan in plans.items()
-    ]
-    for worker in workers:
-        worker.start()
-    outcomes = []
-    try:
-        deadline = time.monotonic() + 300
-        while len(outcomes) < len(workers):
-            try:
-                outcomes.append(results.get(timeout=1))
-            except queue.Empty:
-                # A worker that died before answering would otherwise be waited for in vain.
-                dead = [w.exitcode for w in workers if not w.is_alive() and w.exitcode != 0]
-                assert not dead, f"a worker died with exit code {dead[0]}"
-                assert time.monotonic() < deadline, "the workers did not finish in time"
-    finally:
-        for worker in workers:
-            worker.join(timeout=60)
-            if worker.is_alive():  # pragma: no cover - only when a worker hangs
-                worker.kill()
-    assert [(login, error) for login, _, error in outcomes if error] == []
-    return {login: answers for login, answers, _ in outcomes}
-
-
-def _scalar(url: str, sql: str, **params):
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.text(sql), params).scalar()
-    finally:
-        engine.dispose()
-
-
-def _rows(url: str, sql: str, **params) -> list:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return [tuple(row) for row in conn.execute(sa.text(sql), params)]
-    finally:
-        engine.dispose()
 
 
 def test_two_devices_scanning_one_person_record_one_attendance(fresh_url, tmp_path):
@@ -166,14 +79,14 @@ def test_two_devices_scanning_one_person_record_one_attendance(fresh_url, tmp_pa
         signed_up=range(0, VOLUNTEERS, 2),
     )
     event_id = ids["events"][0]
-    app = _app(fresh_url, instance)
+    app = racing.make_app(fresh_url, instance)
     with app.test_request_context():
         from timebank.extensions import db
         from timebank.volunteers import codes
         from timebank.volunteers.models import Volunteer
 
         cards = [codes.card_token(db.session.get(Volunteer, v)) for v in ids["volunteers"]]
-    _dispose(app)
+    racing.dispose(app)
     path = f"/api/v1/events/{event_id}/scans"
 
     def plan(device):
@@ -182,7 +95,7 @@ def test_two_devices_scanning_one_person_record_one_attendance(fresh_url, tmp_pa
             for n, card in enumerate(cards)
         ]
 
-    answers = _race(fresh_url, instance, {"eaststaff": plan("a"), "eaststaff2": plan("b")})
+    answers = racing.race(fresh_url, instance, {"eaststaff": plan("a"), "eaststaff2": plan("b")})
 
     for n, user_id in enumerate(ids["users"]):
         pair = [answers["eaststaff"][n], answers["eaststaff2"][n]]
@@ -194,20 +107,20 @@ def test_two_devices_scanning_one_person_record_one_attendance(fresh_url, tmp_pa
         assert bodies[0]["at"] == bodies[1]["at"]
         assert bodies[0]["attendance_id"] == bodies[1]["attendance_id"]
         assert {b["volunteer"]["user_id"] for b in bodies} == {user_id}
-    per_person = _rows(
+    per_person = racing.rows(
         fresh_url,
         "SELECT user_id, count(*) FROM attendance WHERE event_id = :e GROUP BY user_id",
         e=event_id,
     )
     assert sorted(per_person) == sorted((u, 1) for u in ids["users"])
-    signups = _rows(
+    signups = racing.rows(
         fresh_url,
         "SELECT user_id, state, walk_in FROM signup WHERE event_id = :e ORDER BY user_id",
         e=event_id,
     )
     assert [(u, s) for u, s, _ in signups] == [(u, "confirmed") for u in sorted(ids["users"])]
     assert sum(bool(w) for _, _, w in signups) == VOLUNTEERS // 2
-    assert _scalar(fresh_url, "SELECT count(*) FROM scan") == 2 * VOLUNTEERS
+    assert racing.scalar(fresh_url, "SELECT count(*) FROM scan") == 2 * VOLUNTEERS
 
 
 def test_two_approvers_at_once_credit_once(fresh_url, tmp_path):
@@ -215,7 +128,7 @@ def test_two_approvers_at_once_credit_once(fresh_url, tmp_path):
     instance = str(tmp_path)
     count = VOLUNTEERS // 2
     ids = _setup(fresh_url, instance, count, [dict(starts_in=-90, lasts=120)])
-    app = _app(fresh_url, instance)
+    app = racing.make_app(fresh_url, instance)
     with app.test_request_context():
         from timebank.auth.models import User
         from timebank.events import attendance
@@ -232,18 +145,18 @@ def test_two_approvers_at_once_credit_once(fresh_url, tmp_path):
         record_ids = db.session.scalars(
             db.select(ServiceRecord.id).order_by(ServiceRecord.user_id)
         ).all()
-    _dispose(app)
+    racing.dispose(app)
     assert len(record_ids) == count
     plan = [("POST", f"/api/v1/service-records/{r}/approve", None) for r in record_ids]
 
-    answers = _race(fresh_url, instance, {"eaststaff": plan, "eaststaff2": plan})
+    answers = racing.race(fresh_url, instance, {"eaststaff": plan, "eaststaff2": plan})
 
     for n in range(count):
         pair = [answers["eaststaff"][n], answers["eaststaff2"][n]]
         assert sorted(status for status, _ in pair) == [200, 409], pair
         refused = next(body for status, body in pair if status == 409)
         assert refused["error"]["code"] == "already_decided"
-    credits = _rows(
+    credits = racing.rows(
         fresh_url,
         "SELECT a.user_id, e.amount FROM ledger_entry e"
         " JOIN ledger_transaction t ON t.id = e.transaction_id"
@@ -251,15 +164,14 @@ def test_two_approvers_at_once_credit_once(fresh_url, tmp_path):
         " WHERE t.kind = 'service_credit' AND a.user_id IS NOT NULL ORDER BY a.user_id",
     )
     assert credits == [(u, 60) for u in sorted(ids["users"])]
-    balances = _rows(
+    balances = racing.rows(
         fresh_url,
         "SELECT user_id, balance FROM ledger_account WHERE kind = 'hours' ORDER BY user_id",
     )
     assert balances == [(u, 60) for u in sorted(ids["users"])]
-    states = _rows(fresh_url, "SELECT DISTINCT state FROM service_record")
+    states = racing.rows(fresh_url, "SELECT DISTINCT state FROM service_record")
     assert states == [("approved",)]
-    verified = _app(fresh_url, instance).test_cli_runner().invoke(args=["ledger", "verify"])
-    assert verified.exit_code == 0, verified.output
+    racing.assert_ledger_verifies(fresh_url, instance)
 
 
 def test_the_last_place_goes_to_exactly_one(fresh_url, tmp_path):
@@ -274,16 +186,107 @@ def test_the_last_place_goes_to_exactly_one(fresh_url, tmp_path):
     )
     plan = [("POST", f"/api/v1/events/{e}/signups", None) for e in ids["events"]]
 
-    answers = _race(fresh_url, instance, {login: plan for login in ids["logins"]})
+    answers = racing.race(fresh_url, instance, {login: plan for login in ids["logins"]})
 
     for n, event_id in enumerate(ids["events"]):
         round_ = [answers[login][n] for login in ids["logins"]]
         assert [status for status, _ in round_] == [201] * SIGNUPS, round_
         states = sorted(body["state"] for _, body in round_)
         assert states == ["confirmed"] + ["waitlisted"] * (SIGNUPS - 1), round_
-        stored = _rows(
+        stored = racing.rows(
             fresh_url,
             "SELECT state, count(*) FROM signup WHERE event_id = :e GROUP BY state ORDER BY state",
             e=event_id,
         )
         assert stored == [("confirmed", 1), ("waitlisted", SIGNUPS - 1)]
+
+
+def _served(url: str, instance: str, count: int) -> tuple[dict, list[int]]:
+    """`count` verified volunteers with an hour's pending record each at one east event."""
+    ids = _setup(url, instance, count, [dict(starts_in=-90, lasts=120)])
+    app = racing.make_app(url, instance)
+    with app.test_request_context():
+        from timebank.auth.models import User
+        from timebank.events import attendance
+        from timebank.events.models import Event, ServiceRecord, Via
+        from timebank.extensions import db
+
+        event = db.session.get(Event, ids["events"][0])
+        for user_id in ids["users"]:
+            person = db.session.get(User, user_id)
+            arrived = event.starts_at + timedelta(minutes=5)
+            attendance.check_in(event, person, via=Via.KIOSK, at=arrived)
+            attendance.check_out(event, person, via=Via.KIOSK, at=arrived + timedelta(minutes=60))
+        db.session.commit()
+        record_ids = db.session.scalars(
+            db.select(ServiceRecord.id).order_by(ServiceRecord.user_id)
+        ).all()
+    racing.dispose(app)
+    return ids, record_ids
+
+
+def test_approve_and_reject_at_once_decide_once(fresh_url, tmp_path):
+    """One staff member approves each record as another rejects it: one of them wins, and
+    the ledger holds a credit exactly for the records that ended approved."""
+    instance = str(tmp_path)
+    ids, record_ids = _served(fresh_url, instance, VOLUNTEERS // 2)
+    approving = [("POST", f"/api/v1/service-records/{r}/approve", None) for r in record_ids]
+    rejecting = [
+        ("POST", f"/api/v1/service-records/{r}/reject", {"reason": "未见到本人"})
+        for r in record_ids
+    ]
+
+    answers = racing.race(fresh_url, instance, {"eaststaff": approving, "eaststaff2": rejecting})
+
+    for n in range(len(record_ids)):
+        pair = [answers["eaststaff"][n], answers["eaststaff2"][n]]
+        assert sorted(status for status, _ in pair) == [200, 409], pair
+    approved = racing.rows(
+        fresh_url,
+        "SELECT user_id FROM service_record WHERE state = 'approved' ORDER BY user_id",
+    )
+    credited = racing.rows(
+        fresh_url,
+        "SELECT user_id FROM ledger_account WHERE kind = 'hours' AND balance = 60 ORDER BY user_id",
+    )
+    assert credited == approved
+    assert (
+        racing.scalar(fresh_url, "SELECT count(*) FROM service_record WHERE state = 'pending'") == 0
+    )
+    racing.assert_ledger_verifies(fresh_url, instance)
+
+
+def test_two_staff_resolving_one_dispute_at_once_correct_it_once(fresh_url, tmp_path):
+    """Each approved record is disputed; two staff members correct the dispute to 90
+    minutes at the same moment: one supplementary record of 30 minutes, not two."""
+    instance = str(tmp_path)
+    ids, record_ids = _served(fresh_url, instance, VOLUNTEERS // 2)
+    app = racing.make_app(fresh_url, instance)
+    with app.test_request_context():
+        from timebank.auth.models import User
+        from timebank.events import records
+        from timebank.events.models import ServiceRecord
+        from timebank.extensions import db
+
+        staff = db.session.scalar(db.select(User).filter_by(username="eaststaff"))
+        disputes = []
+        for record_id in record_ids:
+            item = db.session.get(ServiceRecord, record_id)
+            records.approve(staff, item)
+            disputes.append(records.dispute(item.user, item, "我到得更早").id)
+        db.session.commit()
+    racing.dispose(app)
+    body = {"resolution": "签到表核实", "corrected_minutes": 90}
+    plan = [("POST", f"/api/v1/disputes/{d}/resolve", body) for d in disputes]
+
+    answers = racing.race(fresh_url, instance, {"eaststaff": plan, "eaststaff2": plan})
+
+    for n in range(len(disputes)):
+        pair = [answers["eaststaff"][n], answers["eaststaff2"][n]]
+        assert sorted(status for status, _ in pair) == [200, 409], pair
+    supplements = racing.rows(
+        fresh_url,
+        "SELECT corrects_id, minutes FROM service_record WHERE corrects_id IS NOT NULL"
+        " ORDER BY corrects_id",
+    )
+    assert supplements == [(r, 30) for r in record_ids]

@@ -117,6 +117,32 @@ def test_organizers_get_the_kiosk(client, people, make_event, who):
     ).group(1)
 
 
+def test_the_public_screen_link_shows_the_kiosk_without_a_login(client, people, make_event):
+    """Staff open the kiosk on a public tablet through its screen link, not their session;
+    regenerating the event's codes revokes the link."""
+    event = make_event(title="重阳敬老活动")
+    login(client, "eaststaff")
+    html = client.get(f"/events/{event.id}/kiosk").get_data(as_text=True)
+    link = re.search(r'id="kiosk-screen-link">([^<]+)<', html).group(1)
+    path = link.removeprefix("http://localhost")
+    public = client.application.test_client()  # the tablet: no session at all
+    screen = public.get(path)
+    assert screen.status_code == 200 and "重阳敬老活动" in screen.text
+    assert screen.headers["Referrer-Policy"] == "no-referrer"
+    assert "Back to the event" not in screen.text and 'id="kiosk-screen-link"' not in screen.text
+    code_url = re.search(r'data-code-url="([^"]+)"', screen.text).group(1).replace("&amp;", "&")
+    assert code_url.startswith(path) and code_url.endswith("purpose=checkin")
+    code = public.get(code_url, headers=JSON)
+    assert code.status_code == 200 and code.json["token"].startswith("TBK.")
+    # The staff pages themselves still need a login.
+    assert public.get(f"/events/{event.id}/kiosk/code.json", headers=JSON).status_code == 401
+
+    assert client.post(f"/events/{event.id}/regenerate-codes").status_code == 302
+    assert public.get(path).status_code == 404
+    assert public.get(code_url, headers=JSON).status_code == 404
+    assert public.get("/screen/forged-key").status_code == 404
+
+
 def test_kiosk_code_json_rotates_with_the_period(client, app, people, make_event, clock):
     event = make_event()
     login(client, "eaststaff")

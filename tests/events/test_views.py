@@ -521,7 +521,7 @@ def test_bulk_approval_skips_flagged_and_unverified(client, attended):
     sign_in(client, "eaststaff")
     page = text(client.get(f"/staff/service-records?event_id={event.id}", headers=EN))
     assert "甲" in page and "乙" in page and "丙" in page
-    assert "Flagged" in page and _record(bing).flag_reason in page
+    assert "Flagged" in page and _record(bing).flag_text in page
     assert "Identity not verified" in page
 
     done = text(client.post(f"/events/{event.id}/approve-all", headers=EN, follow_redirects=True))

@@ -4,6 +4,7 @@ from flask import Response
 from flask.views import MethodView
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy.orm import selectinload
 
 from timebank.auth.models import User
 from timebank.core import qr
@@ -85,8 +86,15 @@ class Events(MethodView):
             select = select.where(Event.starts_at >= args["starts_after"])
         if args["starts_before"]:
             select = select.where(Event.starts_at < args["starts_before"])
-        select = select.order_by(Event.starts_at, Event.id)
-        return paginate(select, args["page"], args["per_page"])
+        select = select.order_by(Event.starts_at, Event.id).options(
+            selectinload(Event.station), selectinload(Event.organization)
+        )
+        listed = paginate(select, args["page"], args["per_page"])
+        # Counted for the whole page at once, not one query per event.
+        counts = services.signup_counts([event.id for event in listed["items"]])
+        for event in listed["items"]:
+            event.listed_signups = counts[event.id]["confirmed"]
+        return listed
 
     @requires()
     @blp.arguments(EventCreateSchema)

@@ -16,6 +16,7 @@ from timebank.core.security import ensure
 from timebank.events import records, services, tokens
 from timebank.events.hours import credited_minutes
 from timebank.events.models import (
+    NO_CHECK_OUT,
     Attendance,
     Event,
     EventState,
@@ -71,12 +72,16 @@ def _closes(event: Event) -> datetime:
     return event.ends_at + timedelta(minutes=event.grace_minutes)
 
 
-def _check_open(event: Event, at: datetime) -> None:
+def _check_open(event: Event, at: datetime, *, late_upload: bool = False) -> None:
+    """Refuse a check-in outside the event's window. A staff scan queued offline keeps the
+    moment it was made, so it counts if it was made in time, even if the event has been
+    finished since."""
     if event.state == EventState.CANCELLED:
         raise Refused(_("This event has been cancelled."), code="event_cancelled")
     if event.state == EventState.DRAFT:
         raise Refused(_("This event is not open yet."), code="not_open_yet")
-    if event.state == EventState.FINISHED or at > _closes(event):
+    finished = event.state == EventState.FINISHED and not late_upload
+    if finished or at > _closes(event):
         raise Refused(_("This event is over."), code="event_over")
     if at < _opens(event):
         raise Refused(
@@ -129,7 +134,7 @@ def _sign_up_on_the_spot(event: Event, user, *, by_staff: bool) -> None:
     """Add a walk-in, or refuse one the event cannot take."""
     if by_staff:
         # Staff see the person in front of them: they are added whatever the capacity.
-        services.add_walk_in(services.SYSTEM, event, user)
+        services.add_walk_in(services.SYSTEM, event, user, late_upload=True)
         return
     if not event.walk_ins:
         raise Refused(
@@ -178,7 +183,7 @@ def check_in(event: Event, user, *, via: str, actor=None, at: datetime | None = 
     verified = _verified_status(status, user)
     if existing is not None:
         return Outcome(ALREADY_IN, existing, tokens.CHECK_IN)
-    _check_open(event, at)
+    _check_open(event, at, late_upload=actor is not None)
     walk_in = signup_state != SignupState.CONFIRMED
     if walk_in:
         _sign_up_on_the_spot(event, user, by_staff=actor is not None)
@@ -194,9 +199,16 @@ def check_in(event: Event, user, *, via: str, actor=None, at: datetime | None = 
     if new_id is None:
         # Another device recorded this person at the same moment; theirs stands.
         return Outcome(ALREADY_IN, attendance_of(event, user), tokens.CHECK_IN)
-    # The row as inserted, without reading it back; not added to the session.
-    attendance = Attendance(id=new_id, **values)
-    attendance.user, attendance.event = user, event
+    if event.state == EventState.FINISHED:
+        # A queued scan from before the end, uploaded after it: nobody will close this
+        # attendance now, so it is closed at the end like the others (a queued
+        # check-out uploaded later corrects it).
+        attendance = db.session.get(Attendance, new_id)
+        _close_at_end(event, attendance)
+    else:
+        # The row as inserted, without reading it back; not added to the session.
+        attendance = Attendance(id=new_id, **values)
+        attendance.user, attendance.event = user, event
     if actor is not None:
         record(actor, "attendance.check_in", attendance, region=event.region, via=str(via))
     return Outcome(
@@ -223,6 +235,16 @@ def check_out(event: Event, user, *, via: str, actor=None, at: datetime | None =
             code="not_checked_in",
         )
     if attendance.checked_out_at is not None:
+        if actor is not None and attendance.check_out_via == Via.AUTO:
+            corrected = _correct_auto_close(event, attendance, via=via, actor=actor, at=at)
+            if corrected is not None:
+                return Outcome(
+                    CHECKED_OUT,
+                    corrected,
+                    tokens.CHECK_OUT,
+                    pending_verification=not verified,
+                    extra={"minutes": corrected.minutes},
+                )
         return Outcome(ALREADY_OUT, attendance, tokens.CHECK_OUT)
     if event.state == EventState.CANCELLED:
         raise Refused(_("This event has been cancelled."), code="event_cancelled")
@@ -364,27 +386,78 @@ def _replay(actor, nonce: str) -> Outcome | None:
 # Forgotten check-outs
 
 
+def _auto_minutes(event: Event, attendance: Attendance) -> tuple[datetime, int]:
+    end = max(event.ends_at, attendance.checked_in_at)
+    # Rounded as usual, but never past the scheduled span: no grace after the end.
+    minutes = min(credited_minutes(event, attendance.checked_in_at, end), event.scheduled_minutes)
+    return end, minutes
+
+
+def _close_at_end(event: Event, attendance: Attendance) -> bool:
+    """Close one open attendance at the event's end, flagged; False when a check-out got
+    there first (compare-and-set: a scan and the cron job may meet here)."""
+    end, minutes = _auto_minutes(event, attendance)
+    done = db.session.execute(
+        update(Attendance)
+        .where(Attendance.id == attendance.id, Attendance.checked_out_at.is_(None))
+        .values(checked_out_at=end, check_out_via=Via.AUTO, minutes=minutes, flagged=True)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(attendance)
+    if done:
+        records.from_attendance(attendance, flag_reason=NO_CHECK_OUT)
+    return bool(done)
+
+
 def close_forgotten(event: Event, actor=None) -> int:
     """Close every open attendance at the event's scheduled end, flagged for review and
     credited no further than that end."""
     open_ = db.session.scalars(
         db.select(Attendance).filter_by(event_id=event.id, checked_out_at=None)
     ).all()
-    for attendance in open_:
-        end = max(event.ends_at, attendance.checked_in_at)
-        attendance.checked_out_at = end
-        attendance.check_out_via = Via.AUTO
-        # Rounded as usual, but never past the scheduled span: no grace after the end.
-        attendance.minutes = min(
-            credited_minutes(event, attendance.checked_in_at, end), event.scheduled_minutes
+    closed = sum(_close_at_end(event, attendance) for attendance in open_)
+    if closed:
+        record(actor, "attendance.close_forgotten", event, region=event.region, count=closed)
+    return closed
+
+
+def _correct_auto_close(event: Event, attendance: Attendance, *, via, actor, at):
+    """A staff check-out queued offline reaches the server after the event was closed
+    without it: while the record waits for approval, the real time replaces the automatic
+    one and the flag is lifted. Once decided, the record stands (dispute it instead)."""
+    from timebank.events.models import RecordState, ServiceRecord
+
+    if at > _closes(event):
+        return None
+    service_record = db.session.scalar(
+        db.select(ServiceRecord)
+        .filter_by(attendance_id=attendance.id, state=RecordState.PENDING)
+        .with_for_update()
+    )
+    if service_record is None:
+        return None
+    at = max(at, attendance.checked_in_at)
+    minutes = credited_minutes(event, attendance.checked_in_at, at)
+    done = db.session.execute(
+        update(Attendance)
+        .where(Attendance.id == attendance.id, Attendance.check_out_via == Via.AUTO)
+        .values(
+            checked_out_at=at,
+            check_out_via=via,
+            checked_out_by_id=actor.id,
+            minutes=minutes,
+            flagged=False,
         )
-        attendance.flagged = True
-        records.from_attendance(
-            attendance, flag_reason=_("No check-out: closed at the event's scheduled end.")
-        )
-    if open_:
-        record(actor, "attendance.close_forgotten", event, region=event.region, count=len(open_))
-    return len(open_)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not done:
+        return None
+    service_record.minutes = minutes
+    service_record.flagged = False
+    service_record.flag_reason = ""
+    db.session.refresh(attendance)
+    record(actor, "attendance.check_out", attendance, region=event.region, minutes=minutes)
+    return attendance
 
 
 def finish_ended(now: datetime | None = None) -> list[Event]:
@@ -398,9 +471,12 @@ def finish_ended(now: datetime | None = None) -> list[Event]:
     finished = []
     for event in candidates:
         if now > _closes(event):
+            # One savepoint per event: an event that cannot be finished now (a person
+            # finished it first) does not stop the others.
             try:
-                services.finish(SYSTEM, event)
-            except DomainError:  # pragma: no cover - state raced with a person finishing it
+                with db.session.begin_nested():
+                    services.finish(SYSTEM, event)
+            except DomainError:
                 continue
             finished.append(event)
     return finished

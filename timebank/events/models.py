@@ -95,6 +95,10 @@ class DisputeState(Labelled):
     CORRECTED = "corrected"  # the minutes were changed and go through approval again
 
 
+# Flag reasons are stored as codes and shown in the reader's language.
+NO_CHECK_OUT = "no_check_out"
+FLAG_REASONS = {NO_CHECK_OUT: _l("No check-out: closed at the event's scheduled end.")}
+
 LABELS = {
     EventCategory.COMMUNITY: _l("Community building"),
     EventCategory.ELDERLY: _l("Elderly care"),
@@ -331,6 +335,11 @@ class ServiceRecord(db.Model):
     @property
     def state_enum(self) -> RecordState:
         return RecordState(self.state)
+
+    @property
+    def flag_text(self) -> str:
+        """Why the record is flagged, in the reader's language."""
+        return str(FLAG_REASONS.get(self.flag_reason, self.flag_reason))
 
 
 class Dispute(db.Model):

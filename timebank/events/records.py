@@ -6,7 +6,7 @@ from datetime import date
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import update
+from sqlalchemy import func, update
 
 from timebank.audit.services import record
 from timebank.core.db import utcnow
@@ -96,12 +96,7 @@ def approve(actor, service_record: ServiceRecord) -> ServiceRecord:
             _("This record is already %(state)s.", state=RecordState(service_record.state).label),
             code="already_decided",
         )
-    entry = service_record.staff_entry
-    if (
-        entry is not None
-        and entry.needs_second_approval
-        and entry.created_by_id == getattr(actor, "id", None)
-    ):
+    if _needs_someone_else(actor, service_record):
         raise PermissionDenied(
             _("This entry is large: another staff member must approve it."),
             code="second_approval_required",
@@ -144,12 +139,39 @@ def approve(actor, service_record: ServiceRecord) -> ServiceRecord:
     return service_record
 
 
+def _needs_someone_else(actor, service_record: ServiceRecord) -> bool:
+    """Large hours typed by hand need a second person: whoever entered them (a staff
+    entry, a dispute's supplement) or corrected them (a dispute) does not approve them."""
+    actor_id = getattr(actor, "id", None)
+    if actor_id is None:
+        return False
+    entry = service_record.staff_entry
+    if entry is not None and entry.needs_second_approval and entry.created_by_id == actor_id:
+        return True
+    if service_record.minutes <= current_app.config["STAFF_ENTRY_SECOND_APPROVAL_MINUTES"]:
+        return False
+    if service_record.created_by_id == actor_id:
+        return True
+    corrected_by_actor = db.select(Dispute.id).filter_by(
+        record_id=service_record.id, resolved_by_id=actor_id, state=DisputeState.CORRECTED
+    )
+    return db.session.scalar(corrected_by_actor.limit(1)) is not None
+
+
+def _lock(instance) -> None:
+    """Read the row again under a row lock (PostgreSQL; SQLite writes are serialized by
+    BEGIN IMMEDIATE): decisions on one record or dispute happen one after another, each
+    seeing the state the previous one left."""
+    db.session.refresh(instance, with_for_update=True)
+
+
 def reject(actor, service_record: ServiceRecord, reason: str) -> ServiceRecord:
     ensure(can_decide(actor, service_record))
     services.ensure_not_self(actor, service_record.user, _("Nobody decides on their own hours."))
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed(_("Say why; the volunteer sees the reason."), field="reason")
+    _lock(service_record)
     if service_record.state != RecordState.PENDING:
         raise Conflict(
             _("This record is already %(state)s.", state=RecordState(service_record.state).label),
@@ -255,7 +277,10 @@ def create_entry(
         collected.raise_any()
     if event is not None and event.station_id != station.id:
         raise ValidationFailed(_("That event is not this station's."), field="event_id")
+    if event is not None:
+        _ensure_not_counted(event, people, minutes)
     threshold = current_app.config["STAFF_ENTRY_SECOND_APPROVAL_MINUTES"]
+    large = minutes > threshold or _entered_today(actor, people, served_on) + minutes > threshold
     entry = StaffEntry(
         station_id=station.id,
         event_id=event.id if event else None,
@@ -264,7 +289,7 @@ def create_entry(
         minutes=minutes,
         description=description,
         reason=reason,
-        needs_second_approval=minutes > threshold,
+        needs_second_approval=large,
         created_by_id=getattr(actor, "id", None),
     )
     db.session.add(entry)
@@ -308,6 +333,66 @@ def create_entry(
     return entry
 
 
+def _ensure_not_counted(event: Event, people: list, minutes: int) -> None:
+    """An entry for an event adds what attendance missed: never more than an attendance
+    could be credited, and never for someone whose time there is already recorded."""
+    from timebank.events.hours import cap_minutes
+    from timebank.events.models import Attendance
+
+    if minutes > (cap := cap_minutes(event)):
+        raise ValidationFailed(
+            _("This event credits at most %(minutes)d minutes.", minutes=cap), field="minutes"
+        )
+    ids = [person.id for person in people]
+    counted = set(
+        db.session.scalars(
+            db.select(ServiceRecord.user_id).where(
+                ServiceRecord.event_id == event.id,
+                ServiceRecord.user_id.in_(ids),
+                ServiceRecord.state != RecordState.REJECTED,
+            )
+        )
+    ) | set(
+        db.session.scalars(
+            db.select(Attendance.user_id).where(
+                Attendance.event_id == event.id,
+                Attendance.user_id.in_(ids),
+                Attendance.checked_out_at.is_(None),
+            )
+        )
+    )
+    if counted:
+        names = ", ".join(person.name for person in people if person.id in counted)
+        raise ValidationFailed(
+            _(
+                "Already recorded at this event: %(names)s. Dispute or correct that record "
+                "instead.",
+                names=names,
+            ),
+            field="people",
+        )
+
+
+def _entered_today(actor, people: list, served_on: date) -> int:
+    """The most minutes this person has already entered by hand for any of these people on
+    that day: splitting a large entry into small ones still needs a second approver."""
+    actor_id = getattr(actor, "id", None)
+    if actor_id is None:
+        return 0
+    totals = db.session.execute(
+        db.select(func.sum(ServiceRecord.minutes))
+        .where(
+            ServiceRecord.created_by_id == actor_id,
+            ServiceRecord.staff_entry_id.is_not(None),
+            ServiceRecord.served_on == served_on,
+            ServiceRecord.user_id.in_([person.id for person in people]),
+            ServiceRecord.state != RecordState.REJECTED,
+        )
+        .group_by(ServiceRecord.user_id)
+    ).scalars()
+    return max(totals, default=0) or 0
+
+
 # Disputes (申诉)
 
 
@@ -316,11 +401,17 @@ def dispute(
 ) -> Dispute:
     if service_record.user_id != user.id:
         raise NotFound(_("No such service record."))
+    if service_record.corrects_id is not None:
+        raise Conflict(
+            _("This record corrects an earlier one: dispute the earlier record."),
+            code="dispute_the_original",
+        )
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed(_("Say what is wrong with this record."), field="reason")
     if claimed_minutes is not None and not 0 <= claimed_minutes <= MAX_ENTRY_MINUTES:
         raise ValidationFailed(_("Enter between 0 and 1,440 minutes."), field="claimed_minutes")
+    _lock(service_record)  # two taps on "dispute" open one dispute
     if db.session.scalar(
         db.select(Dispute.id).filter_by(record_id=service_record.id, state=DisputeState.OPEN)
     ):
@@ -334,35 +425,62 @@ def dispute(
     return item
 
 
+def credited_or_pending(service_record: ServiceRecord) -> int:
+    """Minutes a record stands for with its supplements that are not rejected."""
+    supplements = db.session.scalar(
+        db.select(func.coalesce(func.sum(ServiceRecord.minutes), 0)).where(
+            ServiceRecord.corrects_id == service_record.id,
+            ServiceRecord.state != RecordState.REJECTED,
+        )
+    )
+    return service_record.minutes + supplements
+
+
 def resolve(actor, item: Dispute, *, corrected_minutes: int | None, resolution: str) -> Dispute:
     """Uphold the record as it is, or correct its minutes.
 
     A pending or rejected record takes the corrected minutes and goes back to pending.
     An approved record is never edited (its credit is in the ledger): when the correction
-    is larger, a supplementary pending record carries the difference.
+    is larger than the record and its earlier supplements, a supplementary pending record
+    carries the difference. A correction over the second-approval size waits for someone
+    other than the resolver.
     """
+    from timebank.events.hours import cap_minutes
+
     service_record = item.record
     ensure(can_decide(actor, service_record))
     services.ensure_not_self(actor, service_record.user, _("Nobody decides on their own hours."))
-    if item.state != DisputeState.OPEN:
-        raise Conflict(_("This dispute is already resolved."), code="already_resolved")
     resolution = (resolution or "").strip()
     if not resolution:
         raise ValidationFailed(_("Explain the decision to the volunteer."), field="resolution")
+    if corrected_minutes is not None:
+        limit = MAX_ENTRY_MINUTES
+        if service_record.event is not None:
+            limit = min(limit, cap_minutes(service_record.event))
+        if not 0 <= corrected_minutes <= limit:
+            raise ValidationFailed(
+                _("Enter between 0 and %(minutes)d minutes.", minutes=limit),
+                field="corrected_minutes",
+            )
+    # Locked in this order (dispute, then record) everywhere: two resolvers, or a resolver
+    # and an approver, act one after the other on what the first one left.
+    _lock(item)
+    _lock(service_record)
+    if item.state != DisputeState.OPEN:
+        raise Conflict(_("This dispute is already resolved."), code="already_resolved")
     supplement = None
     if corrected_minutes is None:
         item.state = DisputeState.UPHELD
     else:
-        if not 0 <= corrected_minutes <= MAX_ENTRY_MINUTES:
-            raise ValidationFailed(
-                _("Enter between 0 and 1,440 minutes."), field="corrected_minutes"
-            )
         if service_record.state == RecordState.APPROVED:
-            if corrected_minutes <= service_record.minutes:
+            standing = credited_or_pending(service_record)
+            if corrected_minutes <= standing:
                 raise ValidationFailed(
                     _(
-                        "An approved record can only be corrected upwards; "
-                        "reverse the credit in the ledger to lower it."
+                        "This record already stands for %(minutes)d minutes with its "
+                        "corrections; an approved record can only be corrected upwards "
+                        "(reverse the credit in the ledger to lower it).",
+                        minutes=standing,
                     ),
                     field="corrected_minutes",
                 )
@@ -373,7 +491,7 @@ def resolve(actor, item: Dispute, *, corrected_minutes: int | None, resolution: 
                 station_id=service_record.station_id,
                 region_id=service_record.region_id,
                 served_on=service_record.served_on,
-                minutes=corrected_minutes - service_record.minutes,
+                minutes=corrected_minutes - standing,
                 description=service_record.description,
                 created_by_id=getattr(actor, "id", None),
             )

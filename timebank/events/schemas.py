@@ -102,9 +102,11 @@ class EventSchema(Schema):
 
 
 def _confirmed(event) -> int:
+    """Counted for the page by the list (listed_signups), or here for one event."""
     from timebank.events.services import confirmed_count
 
-    return confirmed_count(event)
+    listed = vars(event).get("listed_signups")
+    return confirmed_count(event) if listed is None else listed
 
 
 EventPageSchema = page_schema(EventSchema, "EventPage")
@@ -201,7 +203,8 @@ class ServiceRecordSchema(Schema):
     description = ma.fields.String()
     state = ma.fields.String(metadata={"enum": _values(RecordState)})
     flagged = ma.fields.Boolean()
-    flag_reason = ma.fields.String()
+    flag_reason = ma.fields.String(metadata={"description": "code: no_check_out"})
+    flag_text = ma.fields.String(metadata={"description": "the flag reason, translated"})
     reason = ma.fields.String(metadata={"description": "why it was rejected"})
     decided_at = ma.fields.DateTime(allow_none=True)
     transaction_id = ma.fields.Integer(allow_none=True)

@@ -1,15 +1,27 @@
 """Screens at the event: the kiosk's rotating code, the printable poster, the staff scanner."""
 
+import hashlib
+import hmac
 import time
 
-from flask import Blueprint, Response, jsonify, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    make_response,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import get_timezone
 from flask_babel import gettext as _
 from flask_login import current_user
+from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import func
 
 from timebank.core import qr
-from timebank.core.errors import ValidationFailed
+from timebank.core.errors import NotFound, ValidationFailed
 from timebank.core.security import requires
 from timebank.events import services, tokens
 from timebank.events.models import Attendance, Event, EventState
@@ -62,27 +74,88 @@ def code_payload(event: Event, purpose: str) -> dict:
 # Kiosk: a tablet at the entrance showing a code that rotates
 
 
+# A kiosk stands in public for hours: staff open it through a screen link that needs no
+# login, so nobody walking past the tablet finds a staff session on it. The link is bound
+# to the event's secret: regenerating the codes revokes it with the printed posters.
+
+
+def _screen_links() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.secret_key, salt="timebank.event-kiosk")
+
+
+def _secret_tag(event: Event) -> str:
+    return hashlib.sha256(event.qr_secret.encode()).hexdigest()[:16]
+
+
+def screen_key(event: Event) -> str:
+    return _screen_links().dumps({"e": event.id, "t": _secret_tag(event)})
+
+
+def event_for_screen(key: str) -> Event:
+    try:
+        data = _screen_links().loads(key)
+        event = db.session.get(Event, int(data["e"]))
+    except (BadSignature, KeyError, TypeError, ValueError):
+        event = None
+    if event is None or not hmac.compare_digest(_secret_tag(event), str(data.get("t"))):
+        raise NotFound(
+            _("This screen link is no longer valid: open the kiosk again from the event's page.")
+        )
+    return event
+
+
+def _render_kiosk(event: Event, *, key: str | None):
+    purpose = _purpose(request.args.get("purpose"))
+    if key is None:
+        links = {p: url_for(".kiosk", event_id=event.id, purpose=p) for p in PURPOSES}
+        code_url = url_for(".kiosk_code", event_id=event.id, purpose=purpose)
+        screen_link = url_for(".kiosk_screen", key=screen_key(event), _external=True)
+    else:
+        links = {p: url_for(".kiosk_screen", key=key, purpose=p) for p in PURPOSES}
+        code_url = url_for(".kiosk_screen_code", key=key, purpose=purpose)
+        screen_link = None
+    response = make_response(
+        render_template(
+            "events/screens/kiosk.html",
+            event=event,
+            purpose=purpose,
+            code=code_payload(event, purpose),
+            usable=event.state == EventState.PUBLISHED,
+            links=links,
+            code_url=code_url,
+            screen_link=screen_link,
+        )
+    )
+    response.headers["Referrer-Policy"] = "no-referrer"  # the screen link is the key
+    return response
+
+
+def _code_response(event: Event):
+    response = jsonify(code_payload(event, _purpose(request.args.get("purpose"), strict=True)))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.route("/events/<int:event_id>/kiosk")
 @requires()
 def kiosk(event_id: int):
-    event = services.get_managed_event(current_user, event_id)
-    purpose = _purpose(request.args.get("purpose"))
-    return render_template(
-        "events/screens/kiosk.html",
-        event=event,
-        purpose=purpose,
-        code=code_payload(event, purpose),
-        usable=event.state == EventState.PUBLISHED,
-    )
+    return _render_kiosk(services.get_managed_event(current_user, event_id), key=None)
 
 
 @bp.route("/events/<int:event_id>/kiosk/code.json", endpoint="kiosk_code")
 @requires()
 def kiosk_code(event_id: int):
-    event = services.get_managed_event(current_user, event_id)
-    response = jsonify(code_payload(event, _purpose(request.args.get("purpose"), strict=True)))
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return _code_response(services.get_managed_event(current_user, event_id))
+
+
+@bp.route("/screen/<key>")
+def kiosk_screen(key: str):
+    return _render_kiosk(event_for_screen(key), key=key)
+
+
+@bp.route("/screen/<key>/code.json")
+def kiosk_screen_code(key: str):
+    return _code_response(event_for_screen(key))
 
 
 # Poster: static codes to print, valid around the event's time window

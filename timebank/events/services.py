@@ -301,6 +301,21 @@ def _lock(event: Event) -> None:
 # Sign-ups
 
 
+def signup_counts(event_ids) -> dict[int, dict[str, int]]:
+    """{event_id: {"confirmed": n, "waitlisted": m}} for the events listed on a page."""
+    counts = {event_id: {"confirmed": 0, "waitlisted": 0} for event_id in event_ids}
+    if not counts:
+        return counts
+    rows = db.session.execute(
+        db.select(Signup.event_id, Signup.state, func.count())
+        .where(Signup.event_id.in_(list(counts)), Signup.state != SignupState.CANCELLED)
+        .group_by(Signup.event_id, Signup.state)
+    )
+    for event_id, state, count in rows:
+        counts[event_id][state] = count
+    return counts
+
+
 def confirmed_count(event: Event) -> int:
     return db.session.scalar(
         db.select(func.count())
@@ -412,10 +427,14 @@ def _promote(event: Event) -> list[Signup]:
     return promoted
 
 
-def add_walk_in(actor, event: Event, user) -> Signup:
-    """Staff add someone who turned up; capacity does not stop a person who is here."""
+def add_walk_in(actor, event: Event, user, *, late_upload: bool = False) -> Signup:
+    """Staff add someone who turned up; capacity does not stop a person who is here.
+    A scan queued offline during the event may arrive once it is finished."""
     ensure(can_manage(actor, event))
-    if event.state != EventState.PUBLISHED:
+    open_states = (
+        (EventState.PUBLISHED, EventState.FINISHED) if late_upload else (EventState.PUBLISHED,)
+    )
+    if event.state not in open_states:
         raise Conflict(_("This event is not open."))
     _lock(event)
     signup = signup_of(user, event)

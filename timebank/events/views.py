@@ -132,21 +132,6 @@ def _confirmed_subquery():
     )
 
 
-def signup_counts(event_ids) -> dict[int, dict[str, int]]:
-    """{event_id: {"confirmed": n, "waitlisted": m}} for the events listed on a page."""
-    counts = {event_id: {"confirmed": 0, "waitlisted": 0} for event_id in event_ids}
-    if not counts:
-        return counts
-    rows = db.session.execute(
-        db.select(Signup.event_id, Signup.state, func.count())
-        .where(Signup.event_id.in_(list(counts)), Signup.state != SignupState.CANCELLED)
-        .group_by(Signup.event_id, Signup.state)
-    )
-    for event_id, state, count in rows:
-        counts[event_id][state] = count
-    return counts
-
-
 @bp.route("/events/")
 def index():
     form = EventSearchForm(request.args)
@@ -176,7 +161,7 @@ def index():
         "events/index.html",
         form=form,
         page=page,
-        counts=signup_counts([e.id for e in page.items]),
+        counts=services.signup_counts([e.id for e in page.items]),
         search=search,
         may_organize=_is_signed_in() and current_user.has_role(*DECIDER_ROLES),
     )
@@ -203,7 +188,7 @@ def organized():
     return render_template(
         "events/organized.html",
         page=page,
-        counts=signup_counts([e.id for e in page.items]),
+        counts=services.signup_counts([e.id for e in page.items]),
         may_create=bool(organizers),
     )
 
@@ -242,7 +227,7 @@ def _profile():
 def show(event_id: int):
     event = services.get_visible_event(current_user, event_id)
     now = utcnow()
-    counts = signup_counts([event.id])[event.id]
+    counts = services.signup_counts([event.id])[event.id]
     signup = services.signup_of(current_user, event) if _is_signed_in() else None
     if signup is not None and signup.state == SignupState.CANCELLED:
         signup = None

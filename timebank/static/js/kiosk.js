@@ -4,10 +4,6 @@
 (function () {
   "use strict";
 
-  // The poster's print button lives here too: one line is not worth a file of its own.
-  var printButton = document.querySelector("[data-print]");
-  if (printButton) printButton.addEventListener("click", function () { window.print(); });
-
   var root = document.getElementById("kiosk");
   if (!root) return;
   var qr = document.getElementById("kiosk-qr");

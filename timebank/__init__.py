@@ -93,6 +93,7 @@ def _import_models() -> None:
     import timebank.organizations.models  # noqa: F401
     import timebank.regions.models  # noqa: F401
     import timebank.stations.models  # noqa: F401
+    import timebank.stores.models  # noqa: F401
     import timebank.volunteers.models  # noqa: F401
 
 
@@ -117,6 +118,9 @@ def register_blueprints(app: Flask) -> None:
     from timebank.regions.views import bp as regions_views
     from timebank.stations.api import blp as stations_api
     from timebank.stations.views import bp as stations_views
+    from timebank.stores.api import blp as stores_api
+    from timebank.stores.counter import bp as store_counter
+    from timebank.stores.views import bp as stores_views
     from timebank.volunteers.api import blp as volunteers_api
     from timebank.volunteers.import_views import bp as volunteer_imports_views
     from timebank.volunteers.views import bp as volunteers_views
@@ -134,6 +138,8 @@ def register_blueprints(app: Flask) -> None:
         volunteer_imports_views,
         events_views,
         event_screens,
+        stores_views,
+        store_counter,
         api_docs,
     ):
         app.register_blueprint(blueprint)
@@ -147,6 +153,7 @@ def register_blueprints(app: Flask) -> None:
         ledger_api,
         volunteers_api,
         events_api,
+        stores_api,
     ):
         api.register_blueprint(blp, url_prefix=f"/api/v1{blp.url_prefix or ''}")
         # API CSRF is checked in auth.login: bearer calls are exempt, cookie calls are not.

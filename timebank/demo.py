@@ -49,6 +49,7 @@ DEMO_LOGINS = {
         ("wenquan", "administrator of 温泉街道 / 街道管理员"),
         ("staff", "staff of 三坊七巷社区志愿服务站 / 站点工作人员"),
         ("leader", "leader of 东街青年志愿服务队 / 队长"),
+        ("cashier", "cashier of 三坊七巷爱心超市 / 超市收银员"),
         ("13800000001", "volunteer 张伟 / 志愿者 (verified, one star)"),
         ("13800000007", "volunteer 赵敏 / 志愿者 (awaiting verification at staff's station)"),
     ],
@@ -170,6 +171,8 @@ def seed() -> None:
     db.session.flush()
     _events(staff, leader, stations[0], teams[0], people)
     db.session.flush()
+    _stores(staff, stations[0], communities[0], people)
+    db.session.flush()
 
 
 def _events(staff, leader, station, team, people) -> None:
@@ -262,3 +265,109 @@ def _events(staff, leader, station, team, people) -> None:
         db.select(records.ServiceRecord).filter_by(event_id=done.id, user_id=people[0].id)
     )
     records.approve(staff, first)
+
+
+def _ean13(body: str) -> str:
+    """An EAN-13 with its check digit, so demo barcodes scan like real ones."""
+    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(body))
+    return body + str((10 - total % 10) % 10)
+
+
+GOODS = [
+    # name, category, unit, points, stock, limit (quantity, period), for difficulty only
+    ("金龙鱼大米 5kg", "grain_oil", "袋", 50, 20, (1, "month"), False),
+    ("鲁花花生油 1L", "grain_oil", "瓶", 40, 12, (1, "month"), False),
+    ("挂面 1kg", "food", "包", 10, 40, None, False),
+    ("洗衣液 2kg", "daily", "瓶", 25, 15, (2, "month"), False),
+    ("牙膏牙刷套装", "health", "套", 8, 30, None, False),
+    ("学生文具套装", "stationery", "套", 15, 3, None, False),
+    ("冬季棉被", "daily", "床", 80, 6, (1, "year"), True),
+]
+
+
+def _stores(staff, station, community, people) -> None:
+    """A love supermarket at the first station: goods with barcodes, donations, a cashier,
+    a household in difficulty, and a redemption already made."""
+    from timebank.stores import redemptions
+    from timebank.stores import services as stores
+
+    store = stores.create_store(
+        staff,
+        stores.StoreDetails(
+            name="三坊七巷爱心超市",
+            station_id=station.id,
+            address="三坊七巷社区党群服务中心一楼东侧",
+            opening_hours="周二、周五 9:00-11:30，周六 14:30-17:00",
+            phone="0591-87001234",
+        ),
+    )
+    cashier = _user("cashier", "王秀英", home=community)
+    grant_role(SYSTEM, cashier, Role.CASHIER, store.id)
+    made = []
+    for n, (name, category, unit, price, stock, limit, difficulty) in enumerate(GOODS):
+        made.append(
+            (
+                stores.add_goods(
+                    cashier,
+                    store,
+                    stores.GoodsDetails(
+                        name=name,
+                        category=category,
+                        unit=unit,
+                        points_price=price,
+                        barcode=_ean13(f"690000{n + 1:06d}"),
+                        limit_quantity=limit[0] if limit else None,
+                        limit_period=limit[1] if limit else None,
+                        eligibility="difficulty" if difficulty else "everyone",
+                    ),
+                ),
+                stock,
+            )
+        )
+    today = stores.local_today()
+    half = len(made) // 2
+    stores.receive_donation(
+        cashier,
+        store,
+        donor_kind="business",
+        donor_name="东街粮油店",
+        donor_phone="0591-87005678",
+        donated_on=today,
+        items=[
+            stores.DonationItem(quantity=stock, goods_id=goods.id, value_fen=stock * 3000)
+            for goods, stock in made[:half]
+        ],
+        note="年末爱心捐赠",
+    )
+    stores.receive_donation(
+        cashier,
+        store,
+        donor_kind="anonymous",
+        donor_name="",
+        donated_on=today,
+        items=[
+            stores.DonationItem(quantity=stock, goods_id=goods.id, value_fen=stock * 1500)
+            for goods, stock in made[half:]
+        ],
+    )
+    # 赵敏's household is in difficulty: on the list, with this month's points granted.
+    household = people[6]
+    stores.keep_household(staff, community, household, reason="低保户", monthly_points=100)
+    ledger.allocate(
+        staff,
+        community,
+        household,
+        100,
+        key="demo:allocation:household",
+        memo=f"{today:%Y-%m} 困难群众积分",
+    )
+    # 张伟 turned two hours of service into points and redeemed some at the counter.
+    volunteer = people[0]
+    ledger.convert(volunteer, 120, key="demo:convert:1")
+    redemptions.redeem(
+        cashier,
+        store,
+        volunteer,
+        [(made[2][0].id, 1), (made[4][0].id, 1)],
+        key="demo:redemption:1",
+    )

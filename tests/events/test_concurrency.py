@@ -123,12 +123,10 @@ def test_two_devices_scanning_one_person_record_one_attendance(fresh_url, tmp_pa
     assert racing.scalar(fresh_url, "SELECT count(*) FROM scan") == 2 * VOLUNTEERS
 
 
-def test_two_approvers_at_once_credit_once(fresh_url, tmp_path):
-    """Two staff members approve each of ten records at the same moment."""
-    instance = str(tmp_path)
-    count = VOLUNTEERS // 2
-    ids = _setup(fresh_url, instance, count, [dict(starts_in=-90, lasts=120)])
-    app = racing.make_app(fresh_url, instance)
+def _served(url: str, instance: str, count: int) -> tuple[dict, list[int]]:
+    """`count` verified volunteers with an hour's pending record each at one east event."""
+    ids = _setup(url, instance, count, [dict(starts_in=-90, lasts=120)])
+    app = racing.make_app(url, instance)
     with app.test_request_context():
         from timebank.auth.models import User
         from timebank.events import attendance
@@ -146,6 +144,14 @@ def test_two_approvers_at_once_credit_once(fresh_url, tmp_path):
             db.select(ServiceRecord.id).order_by(ServiceRecord.user_id)
         ).all()
     racing.dispose(app)
+    return ids, record_ids
+
+
+def test_two_approvers_at_once_credit_once(fresh_url, tmp_path):
+    """Two staff members approve each of ten records at the same moment."""
+    instance = str(tmp_path)
+    count = VOLUNTEERS // 2
+    ids, record_ids = _served(fresh_url, instance, count)
     assert len(record_ids) == count
     plan = [("POST", f"/api/v1/service-records/{r}/approve", None) for r in record_ids]
 
@@ -199,30 +205,6 @@ def test_the_last_place_goes_to_exactly_one(fresh_url, tmp_path):
             e=event_id,
         )
         assert stored == [("confirmed", 1), ("waitlisted", SIGNUPS - 1)]
-
-
-def _served(url: str, instance: str, count: int) -> tuple[dict, list[int]]:
-    """`count` verified volunteers with an hour's pending record each at one east event."""
-    ids = _setup(url, instance, count, [dict(starts_in=-90, lasts=120)])
-    app = racing.make_app(url, instance)
-    with app.test_request_context():
-        from timebank.auth.models import User
-        from timebank.events import attendance
-        from timebank.events.models import Event, ServiceRecord, Via
-        from timebank.extensions import db
-
-        event = db.session.get(Event, ids["events"][0])
-        for user_id in ids["users"]:
-            person = db.session.get(User, user_id)
-            arrived = event.starts_at + timedelta(minutes=5)
-            attendance.check_in(event, person, via=Via.KIOSK, at=arrived)
-            attendance.check_out(event, person, via=Via.KIOSK, at=arrived + timedelta(minutes=60))
-        db.session.commit()
-        record_ids = db.session.scalars(
-            db.select(ServiceRecord.id).order_by(ServiceRecord.user_id)
-        ).all()
-    racing.dispose(app)
-    return ids, record_ids
 
 
 def test_approve_and_reject_at_once_decide_once(fresh_url, tmp_path):

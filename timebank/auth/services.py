@@ -124,11 +124,13 @@ def scope_target(scope_kind: ScopeKind, scope_id: int):
     from timebank.organizations.models import Organization
     from timebank.regions.models import Region
     from timebank.stations.models import Station
+    from timebank.stores.models import Store
 
     models = {
         ScopeKind.REGION: Region,
         ScopeKind.STATION: Station,
         ScopeKind.ORGANIZATION: Organization,
+        ScopeKind.STORE: Store,
     }
     if scope_kind == ScopeKind.GLOBAL:
         return None

@@ -3,7 +3,7 @@
 import contextvars
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import CheckConstraint, DateTime, MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, registry
 from sqlalchemy.types import TypeDecorator
@@ -48,6 +48,12 @@ class Model(DeclarativeBase):
         metadata=MetaData(naming_convention=NAMING_CONVENTION),
         type_annotation_map={datetime: UTCDateTime()},
     )
+
+
+def known_values(column: str, values) -> CheckConstraint:
+    """CHECK (column IN (...)) for a column holding one of an enum's values."""
+    listed = ", ".join(f"'{v.value}'" for v in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=f"{column}_known")
 
 
 def insert_unique(session, obj, error: Exception):

@@ -2,7 +2,7 @@
 
 from flask import flash
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectChoice
+from wtforms import FieldList, FormField, PasswordField, SelectChoice
 
 from timebank.core.errors import DomainError, PermissionDenied
 
@@ -13,7 +13,8 @@ class Form(FlaskForm):
     class Meta:
         def bind_field(self, form, unbound_field, options):
             filters = unbound_field.kwargs.get("filters", [])
-            if not issubclass(unbound_field.field_class, PasswordField):
+            # Lists of subforms strip in their own fields; passwords are kept as typed.
+            if not issubclass(unbound_field.field_class, (PasswordField, FieldList, FormField)):
                 filters = [*filters, _strip]
             return unbound_field.bind(form=form, filters=filters, **options)
 

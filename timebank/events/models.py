@@ -16,16 +16,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from timebank.auth.models import User
-from timebank.core.db import utcnow
+from timebank.core.db import known_values, utcnow
 from timebank.extensions import db
 from timebank.organizations.models import Organization
 from timebank.regions.models import Region
 from timebank.stations.models import Station
-
-
-def _known(column: str, values) -> CheckConstraint:
-    listed = ", ".join(f"'{v.value}'" for v in values)
-    return CheckConstraint(f"{column} IN ({listed})", name=f"{column}_known")
 
 
 class Labelled(enum.StrEnum):
@@ -145,10 +140,10 @@ class Event(db.Model):
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         CheckConstraint("capacity IS NULL OR capacity > 0", name="capacity_positive"),
         CheckConstraint("grace_minutes >= 0", name="grace_not_negative"),
-        _known("category", EventCategory),
-        _known("state", EventState),
-        _known("audience", Audience),
-        _known("rounding", Rounding),
+        known_values("category", EventCategory),
+        known_values("state", EventState),
+        known_values("audience", Audience),
+        known_values("rounding", Rounding),
         Index("ix_event_state_starts_at", "state", "starts_at"),
     )
 
@@ -214,7 +209,7 @@ class Event(db.Model):
 
 class Signup(db.Model):
     __tablename__ = "signup"
-    __table_args__ = (UniqueConstraint("event_id", "user_id"), _known("state", SignupState))
+    __table_args__ = (UniqueConstraint("event_id", "user_id"), known_values("state", SignupState))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("event.id"))
@@ -239,7 +234,7 @@ class Attendance(db.Model):
     __tablename__ = "attendance"
     __table_args__ = (
         UniqueConstraint("event_id", "user_id"),
-        _known("check_in_via", Via),
+        known_values("check_in_via", Via),
         CheckConstraint(
             "checked_out_at IS NULL OR checked_out_at >= checked_in_at", name="out_after_in"
         ),
@@ -297,7 +292,7 @@ class ServiceRecord(db.Model):
             "attendance_id IS NOT NULL OR staff_entry_id IS NOT NULL OR corrects_id IS NOT NULL",
             name="has_source",
         ),
-        _known("state", RecordState),
+        known_values("state", RecordState),
         Index("ix_service_record_event_id_state", "event_id", "state"),
         Index("ix_service_record_region_id_state", "region_id", "state"),
     )
@@ -346,7 +341,7 @@ class Dispute(db.Model):
     """A volunteer's objection (申诉) to a service record, resolved by staff."""
 
     __tablename__ = "dispute"
-    __table_args__ = (_known("state", DisputeState),)
+    __table_args__ = (known_values("state", DisputeState),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     record_id: Mapped[int] = mapped_column(ForeignKey("service_record.id"), index=True)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import format_number, ngettext
+from flask_babel import format_date, format_number, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -506,6 +506,19 @@ def allocations():
         abort(403)
     form = AllocationForm()
     form.region_id.choices = options((r.id, region_label(r)) for r in regions)
+    listed = request.args.get("households", type=int)
+    if not form.is_submitted() and listed:
+        # "Grant this month's points" from the list of households in difficulty.
+        from timebank.stores.services import monthly_batch_lines
+
+        region = next((r for r in regions if r.id == listed), None)
+        if region is not None:
+            form.region_id.data = str(region.id)
+            form.lines.data = monthly_batch_lines(region)
+            form.memo.data = _(
+                "%(month)s support for households in difficulty",
+                month=format_date(utcnow(), "yyyy-MM"),
+            )
     checked = None
     if form.validate_on_submit():
         region = next((r for r in regions if str(r.id) == form.region_id.data), None)

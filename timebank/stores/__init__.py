@@ -1,0 +1,1 @@
+"""Love supermarkets: stores, goods, donations, stock and redemption at the counter."""

@@ -12,7 +12,7 @@ VENDOR := timebank/static/vendor
 VENDORED := $(VENDOR)/jsQR.js
 export FLASK_APP := wsgi
 
-.PHONY: install run test lint format translations extract bench bench-http bench-ledger bench-import bench-checkin clean
+.PHONY: install run test lint format translations extract bench bench-http bench-ledger bench-import bench-checkin bench-redemption clean
 
 install: $(STAMP) $(COMPILED) $(VENDORED)
 
@@ -71,6 +71,9 @@ bench-import: install
 
 bench-checkin: install
 	$(BIN)/python bench/checkin_burst.py
+
+bench-redemption: install
+	$(BIN)/python bench/redemption_burst.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache node_modules $(VENDOR)

@@ -70,7 +70,17 @@ def _setup(url: str, instance: str, *, counters: int, residents: int, points: in
             )
             people.append(profile.user_id)
         db.session.commit()
-        ids = {"store": store.id, "goods": goods.id, "cashiers": cashiers, "residents": people}
+        from timebank.auth.models import User
+        from timebank.stores.redemptions import ticket_for
+
+        tickets = {u: ticket_for(store, db.session.get(User, u)) for u in people}
+        ids = {
+            "store": store.id,
+            "goods": goods.id,
+            "cashiers": cashiers,
+            "residents": people,
+            "tickets": tickets,
+        }
     racing.dispose(app)
     return ids
 
@@ -79,6 +89,7 @@ def _redeem(ids, user_id, key=None):
     body = {
         "store_id": ids["store"],
         "user_id": user_id,
+        "ticket": ids["tickets"][user_id],
         "lines": [{"goods_id": ids["goods"], "quantity": 1}],
     }
     return ("POST", "/api/v1/redemptions", body, {"Idempotency-Key": key or str(uuid.uuid4())})

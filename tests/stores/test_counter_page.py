@@ -55,6 +55,7 @@ def test_the_cashier_gets_the_counter_with_the_store_s_goods(
     # What the script needs: the store, the API's addresses, the scan input, its words.
     assert f'data-store-id="{store.id}"' in html
     assert f'data-residents-url="/api/v1/stores/{store.id}/residents"' in html
+    assert f'data-lookup-url="/api/v1/stores/{store.id}/residents/lookup"' in html
     assert f'data-goods-url="/api/v1/stores/{store.id}/goods"' in html
     assert 'data-redemptions-url="/api/v1/redemptions"' in html
     assert 'id="pos-scan"' in html and "autofocus" in html

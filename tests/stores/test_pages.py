@@ -5,8 +5,11 @@ import io
 import re
 import uuid
 
+import pytest
+
 from tests.conftest import login
 from tests.stores.conftest import API
+from tests.stores.test_redemption_api import ticket
 from timebank.extensions import db
 from timebank.stores.models import Donation, Goods, Household, StockMovement, Store
 
@@ -196,6 +199,7 @@ def test_receipt_cancel_and_the_public_notice_masks_recipients(
         json={
             "store_id": store.id,
             "user_id": person.user_id,
+            "ticket": ticket(app, store, person.user_id),
             "lines": [{"goods_id": rice.id, "quantity": 2}],
         },
         headers={**auth("eastcashier"), "Idempotency-Key": str(uuid.uuid4())},
@@ -255,3 +259,100 @@ def test_households_list_fills_the_monthly_allocation(app, client, places, peopl
     dropped = client.post(f"/staff/households/{household.id}/drop")
     assert dropped.status_code == 302
     assert reload(app, Household, household.id).active is False
+
+
+def test_a_stocktake_of_goods_that_moved_meanwhile_asks_for_a_recount(
+    app, client, auth, store, stock, resident
+):
+    rice = stock(store, "大米", 30, 10)
+    person = resident(points=100)
+    login(client, "eastcashier")
+    sheet = text(client.get(f"/stores/{store.id}/stocktake", headers=EN))
+    assert f'name="shown-{rice.id}" value="10"' in sheet
+    # While staff count, the counter redeems one.
+    made = client.post(
+        f"{API}/redemptions",
+        json={
+            "store_id": store.id,
+            "user_id": person.user_id,
+            "ticket": ticket(app, store, person.user_id),
+            "lines": [{"goods_id": rice.id, "quantity": 1}],
+        },
+        headers={**auth("eastcashier"), "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert made.status_code == 201
+    counted = {f"count-{rice.id}": "10", f"shown-{rice.id}": "10"}
+    again = text(client.post(f"/stores/{store.id}/stocktake", data=counted, headers=EN))
+    assert "These goods moved while you counted: 大米. Count them again." in again
+    assert reload(app, Goods, rice.id).stock == 9  # nothing posted
+
+
+def test_the_months_household_batch_grants_once_from_two_pages(
+    app, client, places, people, resident
+):
+    from timebank.ledger import services as ledger
+    from timebank.ledger.models import AccountKind
+
+    person = resident(points=0)
+    login(client, "eaststaff")
+    client.post(
+        "/staff/households",
+        data={
+            "region_id": str(places.east_c.id),
+            "person": person.user.phone,
+            "monthly_points": "80",
+        },
+    )
+    url = f"/staff/allocations?households={places.east_c.id}"
+    first, second = text(client.get(url, headers=EN)), text(client.get(url, headers=EN))
+    keys = [
+        re.search(r'name="batch_key"[^>]*value="([0-9a-f]{32})"', page) for page in (first, second)
+    ]
+    assert keys[0] and keys[0].group(1) == keys[1].group(1)  # the same key from both pages
+    memo = re.search(r'name="memo"[^>]*value="([^"]+)"', first).group(1)
+    data = {
+        "region_id": str(places.east_c.id),
+        "lines": f"{person.user.phone}, 80",
+        "memo": memo,
+        "batch_key": keys[0].group(1),
+    }
+    assert client.post("/staff/allocations", data=data).status_code == 302
+    assert client.post("/staff/allocations", data=data).status_code == 302  # the second tab
+
+    def balance():
+        account = ledger.find_person_account(person.user, AccountKind.POINTS)
+        return ledger.balance_of(account)
+
+    with app.test_request_context():
+        assert balance() == 80
+
+
+def test_a_redemption_is_undone_at_the_store_not_by_a_ledger_reversal(
+    app, client, auth, people, store, stock, resident
+):
+    from timebank.core.errors import ValidationFailed
+    from timebank.ledger import services as ledger
+    from timebank.stores.models import Redemption
+
+    rice = stock(store, "大米", 30)
+    person = resident(points=100)
+    made = client.post(
+        f"{API}/redemptions",
+        json={
+            "store_id": store.id,
+            "user_id": person.user_id,
+            "ticket": ticket(app, store, person.user_id),
+            "lines": [{"goods_id": rice.id, "quantity": 1}],
+        },
+        headers={**auth("eastcashier"), "Idempotency-Key": str(uuid.uuid4())},
+    )
+    with app.test_request_context():
+        from timebank.auth.models import User
+        from timebank.ledger.models import Transaction
+
+        redemption = db.session.get(Redemption, made.json["id"])
+        original = db.session.get(Transaction, redemption.transaction_id)
+        root = db.session.get(User, people.root.id)
+        with pytest.raises(ValidationFailed) as refused:
+            ledger.reverse(root, original, "误操作")
+        assert refused.value.code == "cancel_at_the_store"

@@ -39,7 +39,23 @@ def count(app, model) -> int:
     return _in_app(app, lambda: db.session.scalar(db.select(db.func.count()).select_from(model)))
 
 
+def ticket(app, store, user_id) -> str:
+    """What the counter's lookup of this person gives (see test_a_cashier_needs_a_lookup)."""
+    from timebank.auth.models import User
+    from timebank.stores import redemptions
+    from timebank.stores.models import Store
+
+    return _in_app(
+        app,
+        lambda: redemptions.ticket_for(
+            db.session.get(Store, store.id), db.session.get(User, user_id)
+        ),
+    )
+
+
 def redeem(client, headers, store, lines, *, key=None, **resident):
+    if "user_id" in resident and "ticket" not in resident:
+        resident["ticket"] = ticket(client.application, store, resident["user_id"])
     body = {"store_id": store.id, "lines": lines, **resident}
     return client.post(
         f"{API}/redemptions",
@@ -61,15 +77,19 @@ def test_a_cashier_redeems_a_cart_for_a_resident_identified_by_card(
     rice, oil = stock(store, "大米 5kg", 30), stock(store, "食用油", 20, quantity=4)
     person = resident(points=100)
     cashier = auth("eastcashier")
-    found = client.get(
-        f"{API}/stores/{store.id}/residents",
-        query_string={"code": card(app, person)},
+    found = client.post(
+        f"{API}/stores/{store.id}/residents/lookup",
+        json={"code": card(app, person)},
         headers=cashier,
     )
     assert found.status_code == 200
     [who] = found.json["items"]
     assert who["user_id"] == person.user_id and who["name"].endswith("*")
-    at_counter = client.get(f"{API}/stores/{store.id}/residents/{who['user_id']}", headers=cashier)
+    at_counter = client.get(
+        f"{API}/stores/{store.id}/residents/{who['user_id']}",
+        query_string={"ticket": who["ticket"]},
+        headers=cashier,
+    )
     assert at_counter.json["points_balance"] == 100 and not at_counter.json["in_difficulty"]
 
     key = str(uuid.uuid4())
@@ -160,7 +180,7 @@ def test_bad_carts_are_refused_and_move_nothing(
     assert "30" in error["message"] and "20" in error["message"]
     forged = "TBC.0000000000000000.1.AAAAAAAAAAAAAAAAAAAAAAAAAA"
     attempt(one_rice, 422, code=forged)
-    attempt(one_rice, 404, user_id=999_999)
+    attempt(one_rice, 403, user_id=999_999, ticket="made-up")
     # A cashier of another store, at this one.
     refused(
         redeem(
@@ -203,7 +223,11 @@ def test_a_limit_counts_this_period_and_a_cancellation_gives_it_back(
         client, cashier, store, [{"goods_id": soap.id, "quantity": 2}], user_id=person.user_id
     )
     assert first.status_code == 201
-    left = client.get(f"{API}/stores/{store.id}/residents/{person.user_id}", headers=cashier)
+    left = client.get(
+        f"{API}/stores/{store.id}/residents/{person.user_id}",
+        query_string={"ticket": ticket(app, store, person.user_id)},
+        headers=cashier,
+    )
     assert left.json["allowances"] == [{"goods_id": soap.id, "left": 0}]
     refused(
         redeem(
@@ -292,3 +316,30 @@ def test_period_starts_follow_the_local_calendar(ctx):
     assert period_start("year", now) == datetime(2025, 12, 31, 16, 0, tzinfo=UTC)
     # Tuesday 1 December: the week began on Monday 30 November, Beijing time.
     assert period_start("week", now) == datetime(2026, 11, 29, 16, 0, tzinfo=UTC)
+
+
+def test_a_cashier_needs_a_lookup_to_serve_a_resident(
+    app, client, auth, store, other_store, stock, resident
+):
+    """Stepping through user ids reveals nothing and spends nothing: the counter reaches a
+    resident through their code or a search, which gives a ticket for this store."""
+    rice = stock(store, "大米 5kg", 30)
+    person = resident(points=100)
+    cashier = auth("eastcashier")
+    url = f"{API}/stores/{store.id}/residents/{person.user_id}"
+    refused(client.get(url, headers=cashier), 403, "resident_not_identified")
+    lines = [{"goods_id": rice.id, "quantity": 1}]
+    for forged in ("", "made-up", ticket(app, other_store, person.user_id)):
+        answer = redeem(client, cashier, store, lines, user_id=person.user_id, ticket=forged)
+        refused(answer, 403, "resident_not_identified")
+    assert points(app, person) == 100
+
+    lookup = f"{API}/stores/{store.id}/residents/lookup"
+    refused(client.post(lookup, json={}, headers=cashier), 422)
+    found = client.post(lookup, json={"q": person.user.phone}, headers=cashier)
+    [item] = found.json["items"]
+    assert item["user_id"] == person.user_id and "*" in item["phone"]
+    served = client.get(url, query_string={"ticket": item["ticket"]}, headers=cashier)
+    assert served.status_code == 200 and served.json["points_balance"] == 100
+    made = redeem(client, cashier, store, lines, user_id=person.user_id, ticket=item["ticket"])
+    assert made.status_code == 201 and made.json["resident"].endswith("*")

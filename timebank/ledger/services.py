@@ -621,6 +621,13 @@ def reverse(actor, original: Transaction, reason: str, *, key: str | None = None
     ensure(all(can_admin_region(actor, account_region(e.account)) for e in original.entries))
     if original.kind == TransactionKind.REVERSAL:
         raise ValidationFailed(_("A reversal cannot itself be reversed."))
+    if original.kind in (TransactionKind.REDEMPTION, TransactionKind.REDEMPTION_CANCEL):
+        # Points and goods move together: a redemption is undone by cancelling it at the
+        # store, which puts the goods back too.
+        raise ValidationFailed(
+            _("A redemption is undone by cancelling it at the store, not here."),
+            code="cancel_at_the_store",
+        )
     already = _("This transaction has already been reversed.")
     if db.session.scalar(db.select(Transaction.id).filter_by(reverses_id=original.id)):
         raise Conflict(already)

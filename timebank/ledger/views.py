@@ -1,5 +1,6 @@
 """Pages: my hours and points, staff batch allocation, administrators' statements and reversals."""
 
+import hashlib
 import re
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -513,12 +514,14 @@ def allocations():
 
         region = next((r for r in regions if r.id == listed), None)
         if region is not None:
+            month = format_date(utcnow(), "yyyy-MM")
             form.region_id.data = str(region.id)
             form.lines.data = monthly_batch_lines(region)
-            form.memo.data = _(
-                "%(month)s support for households in difficulty",
-                month=format_date(utcnow(), "yyyy-MM"),
-            )
+            form.memo.data = _("%(month)s support for households in difficulty", month=month)
+            # One key per region and month, whoever opens it and however often: the
+            # month's points are granted once even from two tabs or by two staff.
+            seed = f"households:{region.id}:{month}".encode()
+            form.batch_key.data = hashlib.sha256(seed).hexdigest()[:32]
     checked = None
     if form.validate_on_submit():
         region = next((r for r in regions if str(r.id) == form.region_id.data), None)

@@ -1,11 +1,13 @@
 """API: love supermarkets, their goods and stock, donations, redemptions at the counter, and
 the list of households in difficulty."""
 
-from flask import Response
+from flask import Response, jsonify
 from flask.views import MethodView
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy.orm import selectinload
 
+from timebank.audit.services import record
 from timebank.auth.models import User
 from timebank.core.api import Blueprint, paginate
 from timebank.core.errors import DomainError, NotFound, PermissionDenied
@@ -13,7 +15,7 @@ from timebank.core.security import requires
 from timebank.extensions import db
 from timebank.ledger.api import (
     REPLAY_DOC,
-    _answer,
+    REPLAYED_HEADER,
     _rename_field,
     caller_key,
     idempotent,
@@ -48,6 +50,7 @@ from timebank.stores.schemas import (
     StoreQuerySchema,
     StoreSchema,
     StoreUpdateSchema,
+    TicketQuerySchema,
 )
 
 blp = Blueprint(
@@ -205,7 +208,8 @@ class Stocktakes(MethodView):
         """Post a stock-take: the count of each item; the differences move the stock"""
         store = services.get_run_store(_actor(), store_id)
         counted = {line["goods_id"]: line["counted"] for line in args["lines"]}
-        movements = services.stocktake(_actor(), store, counted, args["note"])
+        shown = {line["goods_id"]: line["shown"] for line in args["lines"] if "shown" in line}
+        movements = services.stocktake(_actor(), store, counted, args["note"], shown)
         db.session.commit()
         return {"counted": len(counted), "movements": movements}
 
@@ -263,37 +267,42 @@ class DonationItemView(MethodView):
 # -- the counter ------------------------------------------------------------------------------
 
 
-@blp.route("/stores/<int:store_id>/residents")
-class Residents(MethodView):
+@blp.route("/stores/<int:store_id>/residents/lookup")
+class ResidentLookup(MethodView):
     @requires()
-    @blp.arguments(ResidentQuerySchema, location="query")
+    @blp.arguments(ResidentQuerySchema)
     @blp.response(200, ResidentListSchema)
-    def get(self, args, store_id):
-        """Find a resident by mobile number or name (masked), or by a scanned code"""
+    def post(self, args, store_id):
+        """Identify a resident at the counter by a scanned code, or find them by mobile
+        number or name (masked): each answer carries the ticket the counter serves them
+        with. A POST: it is audited, and a code stays out of URLs and access logs"""
         store = services.get_run_store(_actor(), store_id)
         if args.get("code"):
-            return {"items": [redemptions.masked(redemptions.identify(args["code"]))]}
-        return {
-            "items": [
-                redemptions.masked(u) for u in redemptions.search_residents(store, args.get("q"))
-            ]
-        }
+            found = [redemptions.identify(args["code"])]
+        else:
+            found = redemptions.search_residents(store, args.get("q"))
+        record(_actor(), "store.identify", store, region=store.region, users=[u.id for u in found])
+        items = [redemptions.masked(user, store) for user in found]
+        db.session.commit()
+        return {"items": items}
 
 
 @blp.route("/stores/<int:store_id>/residents/<int:user_id>")
 class ResidentAtCounter(MethodView):
     @requires()
+    @blp.arguments(TicketQuerySchema, location="query")
     @blp.response(200, ResidentAtCounterSchema)
-    def get(self, store_id, user_id):
+    def get(self, args, store_id, user_id):
         """What the counter needs: the points balance, eligibility, and what is left of
-        each limited item this period"""
+        each limited item this period (with the ticket the lookup gave)"""
         store = services.get_run_store(_actor(), store_id)
+        redemptions.check_ticket(store, user_id, args.get("ticket"))
         user = db.session.get(User, user_id)
         if user is None:
             raise NotFound(_("No such resident."), field="user_id")
         limited = [g for g in services.goods_of(store, active_only=True) if g.limit_quantity]
         return {
-            **redemptions.masked(user),
+            **redemptions.masked(user, store),
             "points_balance": redemptions.points_balance(user),
             "in_difficulty": redemptions.in_difficulty(user),
             "allowances": [
@@ -317,6 +326,7 @@ class Redemptions(MethodView):
         if "code" in args:
             resident = redemptions.identify(args["code"])
         else:
+            redemptions.check_ticket(store, args["user_id"], args.get("ticket"))
             resident = db.session.get(User, args["user_id"])
             if resident is None:
                 raise NotFound(_("No such resident."), field="user_id")
@@ -328,10 +338,16 @@ class Redemptions(MethodView):
         except DomainError as error:
             _rename_field(error, {})
             raise
-        db.session.commit()
         # Not a column: the balance after this redemption, for the receipt.
         result.redemption.balance = result.balance
-        return _answer(result.redemption, result.replayed)
+        # Serialized before the commit expires what it reads (no second transaction to
+        # reload it); a Response passes through flask-smorest as it is.
+        body = RedemptionSchema().dump(result.redemption)
+        db.session.commit()
+        response = jsonify(body)
+        response.status_code = 200 if result.replayed else 201
+        response.headers[REPLAYED_HEADER] = "true" if result.replayed else "false"
+        return response
 
 
 @blp.route("/redemptions/<int:redemption_id>")
@@ -385,6 +401,7 @@ class Households(MethodView):
             .join(Household.region)
             .where(Household.active, Region.path.startswith(region.path, autoescape=True))
             .order_by(Household.id)
+            .options(selectinload(Household.user))
         )
         return paginate(select, args["page"], args["per_page"])
 

@@ -5,17 +5,19 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from flask import current_app
 from flask_babel import gettext as _
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import func, update
 
 from timebank.audit.services import record
 from timebank.auth.models import User
 from timebank.core.db import utcnow
-from timebank.core.errors import Conflict, NotFound, ValidationFailed
+from timebank.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from timebank.core.security import ensure
 from timebank.extensions import db
 from timebank.ledger import services as ledger
-from timebank.ledger.models import Account, AccountKind, Currency, TransactionKind
+from timebank.ledger.models import Account, AccountKind, Currency, Transaction, TransactionKind
 from timebank.regions.models import Region
 from timebank.stores import services
 from timebank.stores.models import (
@@ -30,6 +32,7 @@ from timebank.stores.models import (
     Store,
 )
 from timebank.volunteers import identity
+from timebank.volunteers.services import today
 
 MAX_LINES = 50
 
@@ -78,12 +81,43 @@ def search_residents(store: Store, q: str, limit: int = 10) -> list[User]:
     return db.session.scalars(select.order_by(User.name, User.id).limit(limit)).all()
 
 
-def masked(user: User) -> dict:
-    return {
+# A cashier reaches a resident's balance and points only through a lookup at the counter
+# (their code, or a phone or name search): the lookup hands out a ticket for that store and
+# person, and the counter's later calls carry it. Without one, a cashier stepping through
+# user ids would learn balances and who is in difficulty, and could spend anyone's points.
+TICKET_SECONDS = 4 * 3600
+
+
+def _tickets() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="timebank.counter-ticket")
+
+
+def ticket_for(store: Store, user: User) -> str:
+    return _tickets().dumps([store.id, user.id])
+
+
+def check_ticket(store: Store, user_id: int, ticket: str | None) -> None:
+    try:
+        store_id, ticket_user = _tickets().loads(ticket or "", max_age=TICKET_SECONDS)
+    except (BadSignature, TypeError, ValueError):
+        store_id = ticket_user = None
+    if (store_id, ticket_user) != (store.id, user_id):
+        raise PermissionDenied(
+            _("Identify the resident at this counter first: scan their code or search."),
+            code="resident_not_identified",
+            field="ticket",
+        )
+
+
+def masked(user: User, store: Store | None = None) -> dict:
+    shown = {
         "user_id": user.id,
         "name": identity.mask_name(user.name),
         "phone": identity.mask_phone(user.phone),
     }
+    if store is not None:
+        shown["ticket"] = ticket_for(store, user)
+    return shown
 
 
 def in_difficulty(user: User) -> bool:
@@ -101,8 +135,6 @@ def local_midnight(day) -> datetime:
 
 
 def day_start() -> datetime:
-    from timebank.volunteers.services import today
-
     return local_midnight(today())
 
 
@@ -284,7 +316,7 @@ def redeem(actor, store: Store, user: User, lines, *, key: str) -> Result:
     )
     db.session.add(redemption)
     db.session.flush()  # the key's uniqueness is settled here, before stock moves
-    redemption.serial = services._serial("DH", store, redemption.id, redemption.created_at)
+    redemption.serial = services._serial("DH", store, redemption.id, today())
     for goods_id, quantity in sorted(cart.items()):
         goods = goods_by_id[goods_id]
         db.session.add(
@@ -335,6 +367,10 @@ def cancel(actor, redemption: Redemption, reason: str) -> Redemption:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed(_("Say why the redemption is cancelled."), field="reason")
+    # The resident's points row first, as redeem() takes it: a cancel and a redemption for
+    # the same person queue in one order, never deadlock.
+    account = ledger.points_account(redemption.user)
+    db.session.execute(db.select(Account.id).where(Account.id == account.id).with_for_update())
     if not made_today(redemption):
         raise RedemptionRefused(
             _("Only a redemption made today can be cancelled."), code="not_today"
@@ -368,11 +404,13 @@ def cancel(actor, redemption: Redemption, reason: str) -> Redemption:
         TransactionKind.REDEMPTION_CANCEL,
         [
             ledger.Leg(sales_account(store), -redemption.points),
-            ledger.Leg(ledger.points_account(redemption.user), redemption.points),
+            ledger.Leg(account, redemption.points),
         ],
         key=f"redemption-cancel:{redemption.id}",
         actor=actor,
         memo=reason[:200],
+        # Names the debit it gives back; the ledger keeps one reversal per transaction.
+        reverses=db.session.get(Transaction, redemption.transaction_id),
     )
     redemption.cancel_transaction_id = posted.transaction.id
     record(

@@ -129,6 +129,10 @@ class MovementSchema(Schema):
 class StocktakeLineSchema(Schema):
     goods_id = ma.fields.Integer(required=True)
     counted = ma.fields.Integer(strict=True, required=True)
+    shown = ma.fields.Integer(
+        strict=True,
+        metadata={"description": "the stock when counting began: refused if it moved since"},
+    )
 
 
 class StocktakeSchema(Schema):
@@ -196,7 +200,10 @@ class RedemptionLineInSchema(Schema):
 
 class RedemptionCreateSchema(Schema):
     store_id = ma.fields.Integer(required=True)
-    user_id = ma.fields.Integer(metadata={"description": "the resident; or give code"})
+    user_id = ma.fields.Integer(
+        metadata={"description": "the resident, with the ticket their lookup gave; or code"}
+    )
+    ticket = ma.fields.String(metadata={"description": "from GET /stores/{id}/residents"})
     code = ma.fields.String(metadata={"description": "the resident's scanned personal code"})
     lines = ma.fields.List(
         ma.fields.Nested(RedemptionLineInSchema), required=True, validate=ma.validate.Length(min=1)
@@ -246,17 +253,33 @@ class CancelSchema(Schema):
 
 
 class ResidentQuerySchema(Schema):
+    code = ma.fields.String(metadata={"description": "a scanned personal code"})
+    q = ma.fields.String(metadata={"description": "or an 11-digit mobile number, or a name"})
+
+    @ma.validates_schema
+    def _one_way(self, data, **kwargs):
+        if not data.get("code") and not data.get("q"):
+            from flask_babel import gettext as _
+
+            raise ma.ValidationError(_("Scan a code, or enter a mobile number or name."), "q")
+
+
+class TicketQuerySchema(Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
-    code = ma.fields.String()
-    q = ma.fields.String()
+    ticket = ma.fields.String(
+        metadata={"description": "the ticket GET /stores/{id}/residents gave for this person"}
+    )
 
 
 class ResidentSchema(Schema):
     user_id = ma.fields.Integer()
     name = ma.fields.String(metadata={"description": "masked"})
     phone = ma.fields.String(metadata={"description": "masked"})
+    ticket = ma.fields.String(
+        metadata={"description": "lets this counter read and serve this person for 4 hours"}
+    )
 
 
 class AllowanceSchema(Schema):

@@ -34,7 +34,7 @@ from timebank.volunteers.services import today as local_today
 
 MAX_QUANTITY = 10_000
 MAX_POINTS_PRICE = 1_000_000
-MAX_VALUE_FEN = 100_000_000_00  # a hundred million yuan: a typo, not a donation
+MAX_VALUE_FEN = 2_000_000_000  # twenty million yuan, in fen: more is a typo (and a 32-bit column)
 PHOTO_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
 MAX_PHOTO_BYTES = 512 * 1024
 
@@ -335,27 +335,51 @@ def adjust(actor, goods: Goods, change: int, reason: str, note: str = "") -> Sto
     return movement
 
 
-def stocktake(actor, store: Store, counted: dict[int, int], note: str = "") -> list[StockMovement]:
+def stocktake(
+    actor,
+    store: Store,
+    counted: dict[int, int],
+    note: str = "",
+    shown: dict[int, int] | None = None,
+) -> list[StockMovement]:
     """Post the differences between what was counted on the shelves and the system's stock.
 
-    Each difference moves the stock by what it was when posted, so a redemption made
-    while staff were counting is not undone: the count is compared with the stock at
-    the moment of posting.
+    `shown` is the stock each item had when the count sheet was shown. An item that moved
+    since (a redemption at the counter while staff counted) cannot be told apart: counted
+    before or after it left the shelf? The whole stock-take is refused, naming those items
+    to count again; nothing is posted.
     """
     ensure(can_run_store(actor, store))
-    movements = []
+    shown = shown or {}
+    current = {}
     for goods_id, count in sorted(counted.items()):
         goods = get_goods(store, goods_id)
         if not isinstance(count, int) or not 0 <= count <= 10 * MAX_QUANTITY:
             raise ValidationFailed(_("Counts are whole numbers, zero or more."), field="counted")
-        current = db.session.scalar(
-            db.select(Goods.stock).where(Goods.id == goods.id).with_for_update()
+        current[goods_id] = (
+            goods,
+            db.session.scalar(db.select(Goods.stock).where(Goods.id == goods.id).with_for_update()),
         )
-        if count != current:
+    moved = [
+        goods.name
+        for goods_id, (goods, stock) in current.items()
+        if goods_id in shown and shown[goods_id] != stock
+    ]
+    if moved:
+        raise Conflict(
+            _(
+                "These goods moved while you counted: %(names)s. Count them again.",
+                names=", ".join(moved),
+            ),
+            code="moved_while_counting",
+        )
+    movements = []
+    for goods_id, (goods, stock) in current.items():
+        if counted[goods_id] != stock:
             movements.append(
                 move_stock(
                     goods,
-                    count - current,
+                    counted[goods_id] - stock,
                     MovementKind.STOCKTAKE,
                     actor=actor,
                     note=(note or "").strip()[:500],
@@ -443,6 +467,10 @@ def receive_donation(
         if not isinstance(item.value_fen, int) or not 0 <= item.value_fen <= MAX_VALUE_FEN:
             problems.errors.append(ValidationFailed(_("Values are zero or more."), field="items"))
             break
+    if sum(item.value_fen for item in items if isinstance(item.value_fen, int)) > MAX_VALUE_FEN:
+        problems.errors.append(
+            ValidationFailed(_("The total value is larger than 20 million yuan."), field="items")
+        )
     problems.raise_any()
     donation = Donation(
         store_id=store.id,
@@ -458,7 +486,8 @@ def receive_donation(
     db.session.add(donation)
     db.session.flush()
     donation.serial = _serial("JZ", store, donation.id, donated_on)
-    for item in items:
+    # Existing goods in id order, as redemptions lock them: no deadlock between the two.
+    for item in sorted(items, key=lambda i: (i.goods_id is None, i.goods_id or 0)):
         if item.new_goods is not None:
             goods = add_goods(actor, store, item.new_goods)
         else:
@@ -494,6 +523,7 @@ def donations_of(store: Store, start: date, end: date) -> list[Donation]:
             Donation.store_id == store.id, Donation.donated_on >= start, Donation.donated_on < end
         )
         .order_by(Donation.donated_on, Donation.id)
+        .options(selectinload(Donation.lines).selectinload(DonationLine.goods))
     ).all()
 
 

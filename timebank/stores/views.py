@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import func
+from sqlalchemy.orm import selectinload
 
 from timebank.auth.models import Role, User
 from timebank.core.errors import DomainError
@@ -352,12 +353,17 @@ def stocktake(store_id: int):
                 errors[item.id] = _("Enter a whole number, zero or more.")
                 continue
             counted[item.id] = int(raw)
+        shown = {
+            item.id: int(request.form[f"shown-{item.id}"])
+            for item in goods
+            if (request.form.get(f"shown-{item.id}") or "").isdigit()
+        }
         if not errors and not counted:
             flash(_("Enter at least one count."), "error")
         elif not errors:
             try:
                 movements = services.stocktake(
-                    _actor(), store, counted, request.form.get("note", "")
+                    _actor(), store, counted, request.form.get("note", ""), shown
                 )
             except DomainError as exc:
                 db.session.rollback()
@@ -385,7 +391,10 @@ def stocktake(store_id: int):
 def redemption_list(store_id: int):
     store = _run(store_id)
     page = db.paginate(
-        db.select(Redemption).filter_by(store_id=store.id).order_by(Redemption.id.desc()),
+        db.select(Redemption)
+        .filter_by(store_id=store.id)
+        .order_by(Redemption.id.desc())
+        .options(selectinload(Redemption.user)),
         per_page=50,
     )
     return render_template("stores/redemptions.html", store=store, page=page)
@@ -424,9 +433,11 @@ def _month(value: str | None) -> date:
     today = services.local_today()
     try:
         year, month = (int(part) for part in (value or "").split("-"))
-        return date(year, month, 1)
+        if 2000 <= year <= today.year:
+            return date(year, month, 1)
     except ValueError:
-        return today.replace(day=1)
+        pass
+    return today.replace(day=1)
 
 
 def _next_month(first: date) -> date:

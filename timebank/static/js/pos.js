@@ -14,6 +14,7 @@
   var csrf = csrfMeta ? csrfMeta.getAttribute("content") : "";
   var storeId = parseInt(root.getAttribute("data-store-id"), 10);
   var residentsUrl = root.getAttribute("data-residents-url");
+  var lookupUrl = root.getAttribute("data-lookup-url");
   var goodsUrl = root.getAttribute("data-goods-url");
   var redemptionsUrl = root.getAttribute("data-redemptions-url");
   var receiptsUrl = root.getAttribute("data-receipts-url");
@@ -61,6 +62,7 @@
   var allowances = {};  // goods id → units left this period (absent: no limit)
   var cart = [];        // [{id, name, quantity}] in the order scanned
   var key = null;       // this cart's Idempotency-Key, made at its first confirm
+  var sent = null;      // the confirm on its way or unanswered: a retry resends exactly it
   var pending = false;  // a confirm went unanswered: the cart is frozen until retried
   var busy = false;     // a confirm is on its way
   var receipt = null;   // the redemption just made, on screen until "Next resident"
@@ -267,11 +269,15 @@
     }
   }
 
-  function loadResident(userId, announce) {
+  // The ticket comes from the lookup (code or search): the server serves this person at this
+  // counter only with it.
+  function loadResident(userId, ticket, announce) {
     var mine = ++lookup;
     show("info", text.loading, "loading");
-    return api("GET", residentsUrl + "/" + encodeURIComponent(userId)).then(function (answer) {
-      if (mine !== lookup) return;
+    var url = withQuery(residentsUrl + "/" + encodeURIComponent(userId), { ticket: ticket || "" });
+    return api("GET", url).then(function (answer) {
+      // A confirm started meanwhile owns the resident until it is answered.
+      if (mine !== lookup || busy || pending) return;
       if (!ok(answer)) {
         show("error", errorText(answer), errorCode(answer));
         return;
@@ -292,14 +298,14 @@
     results.hidden = true;
     var mine = ++lookup;
     show("info", text.loading, "loading");
-    api("GET", withQuery(residentsUrl, { code: code })).then(function (answer) {
+    api("POST", lookupUrl, { code: code }).then(function (answer) {
       if (mine !== lookup) return;
       var items = ok(answer) ? answer.body.items || [] : [];
       if (!items.length) {
         show("error", ok(answer) ? text.nobody : errorText(answer), errorCode(answer) || "nobody");
         return;
       }
-      return loadResident(items[0].user_id, true);
+      return loadResident(items[0].user_id, items[0].ticket, true);
     }).catch(failed);
   }
 
@@ -307,7 +313,7 @@
     if (locked()) return;
     show("info", text.searching, "searching");
     var mine = ++lookup;
-    api("GET", withQuery(residentsUrl, { q: q })).then(function (answer) {
+    api("POST", lookupUrl, { q: q }).then(function (answer) {
       if (mine !== lookup) return;
       if (!ok(answer)) {
         results.hidden = true;
@@ -322,6 +328,7 @@
         pick.type = "button";
         pick.className = "pos-result";
         pick.setAttribute("data-user-id", item.user_id);
+        pick.setAttribute("data-ticket", item.ticket || "");
         pick.appendChild(span("pos-result-name", item.name));
         pick.appendChild(span("pos-result-phone muted", item.phone || ""));
         entry.appendChild(pick);
@@ -340,7 +347,7 @@
     results.hidden = true;
     results.textContent = "";
     searchInput.value = "";
-    loadResident(parseInt(pick.getAttribute("data-user-id"), 10), true);
+    loadResident(parseInt(pick.getAttribute("data-user-id"), 10), pick.getAttribute("data-ticket"), true);
     scanInput.focus();
   });
 
@@ -562,20 +569,28 @@
     if (!cart.length) { show("error", text.cartEmpty, "cart_empty"); return; }
     var problem = pending ? null : cartProblem();
     if (problem) { show("error", problem.words, problem.code); return; }
-    if (!key) key = newKey();
+    if (!pending || !sent) {
+      if (!key) key = newKey();
+      sent = {
+        key: key,
+        body: {
+          store_id: storeId,
+          user_id: resident.user_id,
+          ticket: resident.ticket,
+          lines: cart.map(function (line) { return { goods_id: line.id, quantity: line.quantity }; }),
+        },
+      };
+    }
+    lookup++; // answers to lookups still on their way are dropped: they cannot switch resident
     busy = true;
     show("info", text.confirming, "confirming");
     render();
-    var body = {
-      store_id: storeId,
-      user_id: resident.user_id,
-      lines: cart.map(function (line) { return { goods_id: line.id, quantity: line.quantity }; }),
-    };
-    api("POST", redemptionsUrl, body, { "Idempotency-Key": key }).then(
+    api("POST", redemptionsUrl, sent.body, { "Idempotency-Key": sent.key }).then(
       function (answer) {
         busy = false;
         if (ok(answer)) {
           pending = false;
+          sent = null;
           showReceipt(answer.body, answer.status === 200);
           return;
         }
@@ -592,13 +607,14 @@
         var code = errorCode(answer);
         if (answer.status === 409 || answer.status === 422 || (answer.status === 400 && code !== "csrf_failed")) {
           pending = false;
+          sent = null;
         }
         if (code === "idempotency_conflict") key = null;
         show("error", errorText(answer), errorCode(answer));
         render();
         refreshGoods();
         if (resident && answer.status !== 401 && !answer.redirected) {
-          loadResident(resident.user_id, false).then(function () {
+          loadResident(resident.user_id, resident.ticket, false).then(function () {
             show("error", errorText(answer), errorCode(answer));
           });
         }
@@ -659,7 +675,7 @@
     setBalance(redemption.balance);
     if (redemption.balance === null || redemption.balance === undefined) {
       // A replayed confirm does not say the balance after it; the account does.
-      if (resident) loadResident(resident.user_id, false).then(function () {
+      if (resident) loadResident(resident.user_id, resident.ticket, false).then(function () {
         if (receipt === redemption && resident) setBalance(resident.points_balance);
         show("ok", replayed ? text.replayed : format(text.redeemed, { serial: redemption.serial }), replayed ? "replayed" : "redeemed");
       });

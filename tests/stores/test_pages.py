@@ -3,13 +3,11 @@ receipts and same-day cancellation, the public notice, households in difficulty.
 
 import io
 import re
-import uuid
 
 import pytest
 
 from tests.conftest import login
-from tests.stores.conftest import API
-from tests.stores.test_redemption_api import ticket
+from tests.stores.test_redemption_api import redeem
 from timebank.extensions import db
 from timebank.stores.models import Donation, Goods, Household, StockMovement, Store
 
@@ -194,16 +192,8 @@ def test_receipt_cancel_and_the_public_notice_masks_recipients(
 ):
     rice = stock(store, "大米 5kg", 30)
     person = resident(points=100, name="欧阳娜娜")
-    made = client.post(
-        f"{API}/redemptions",
-        json={
-            "store_id": store.id,
-            "user_id": person.user_id,
-            "ticket": ticket(app, store, person.user_id),
-            "lines": [{"goods_id": rice.id, "quantity": 2}],
-        },
-        headers={**auth("eastcashier"), "Idempotency-Key": str(uuid.uuid4())},
-    )
+    lines = [{"goods_id": rice.id, "quantity": 2}]
+    made = redeem(client, auth("eastcashier"), store, lines, user_id=person.user_id)
     assert made.status_code == 201
     notice = text(client.get(f"/stores/{store.id}/notice", headers=EN))  # public: no login
     assert "欧***" in notice and "欧阳娜娜" not in notice
@@ -270,16 +260,8 @@ def test_a_stocktake_of_goods_that_moved_meanwhile_asks_for_a_recount(
     sheet = text(client.get(f"/stores/{store.id}/stocktake", headers=EN))
     assert f'name="shown-{rice.id}" value="10"' in sheet
     # While staff count, the counter redeems one.
-    made = client.post(
-        f"{API}/redemptions",
-        json={
-            "store_id": store.id,
-            "user_id": person.user_id,
-            "ticket": ticket(app, store, person.user_id),
-            "lines": [{"goods_id": rice.id, "quantity": 1}],
-        },
-        headers={**auth("eastcashier"), "Idempotency-Key": str(uuid.uuid4())},
-    )
+    lines = [{"goods_id": rice.id, "quantity": 1}]
+    made = redeem(client, auth("eastcashier"), store, lines, user_id=person.user_id)
     assert made.status_code == 201
     counted = {f"count-{rice.id}": "10", f"shown-{rice.id}": "10"}
     again = text(client.post(f"/stores/{store.id}/stocktake", data=counted, headers=EN))
@@ -336,16 +318,8 @@ def test_a_redemption_is_undone_at_the_store_not_by_a_ledger_reversal(
 
     rice = stock(store, "大米", 30)
     person = resident(points=100)
-    made = client.post(
-        f"{API}/redemptions",
-        json={
-            "store_id": store.id,
-            "user_id": person.user_id,
-            "ticket": ticket(app, store, person.user_id),
-            "lines": [{"goods_id": rice.id, "quantity": 1}],
-        },
-        headers={**auth("eastcashier"), "Idempotency-Key": str(uuid.uuid4())},
-    )
+    lines = [{"goods_id": rice.id, "quantity": 1}]
+    made = redeem(client, auth("eastcashier"), store, lines, user_id=person.user_id)
     with app.test_request_context():
         from timebank.auth.models import User
         from timebank.ledger.models import Transaction

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.browser
 STATION = "三坊七巷社区志愿服务站"
 CASHIER = "poscashier"
 RICE = ("大米 5kg", "6901234567892", 30)  # name, barcode (EAN-13), points
-OIL = ("花生油 1.8L", "6923456789013", 20)
+OIL = ("花生油 1.8L", "6923456789012", 20)
 POINTS = 200  # allocated to each resident the tests serve
 SERIAL = re.compile(r"DH\d{4}-\d{8}-\d{6}")
 

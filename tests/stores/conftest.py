@@ -4,6 +4,7 @@ with points."""
 import itertools
 
 import pytest
+from stdnum import ean
 
 from tests import factories
 from timebank.auth.models import Role
@@ -48,10 +49,11 @@ def other_store(app, places):
 def stock(app):
     """stock(store, name, price, quantity=10, **details) → committed goods with that stock,
     received as an anonymous donation."""
-    barcodes = itertools.count(6901234567892)
+    bodies = itertools.count(690123456789)
 
     def make(store, name, price, quantity=10, **details):
-        details.setdefault("barcode", str(next(barcodes)))
+        body = str(next(bodies))
+        details.setdefault("barcode", body + ean.calc_check_digit(body))
         with app.test_request_context():
             fresh = db.session.get(Store, store.id)
             goods = services.add_goods(

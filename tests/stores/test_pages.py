@@ -52,7 +52,22 @@ def test_station_staff_open_a_store_and_add_goods(app, client, places, people):
         )
     )
     assert "The price is a whole number of points above zero." in bad
-    assert "A barcode is 8 to 14 digits" in bad
+    assert "This is not a valid EAN barcode" in bad
+    wrong_digit = text(
+        client.post(
+            f"/stores/{store_id}/goods/new",
+            data={
+                "name": "大米",
+                "points_price": "30",
+                "barcode": "6901234567893",
+                "category": "food",
+                "eligibility": "everyone",
+                "limit_period": "",
+            },
+            headers=EN,
+        )
+    )
+    assert "This is not a valid EAN barcode" in wrong_digit
     png = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
     saved = client.post(
         f"/stores/{store_id}/goods/new",

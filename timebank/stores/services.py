@@ -7,6 +7,7 @@ from datetime import date
 from flask_babel import gettext as _
 from sqlalchemy import func, or_, update
 from sqlalchemy.orm import selectinload
+from stdnum import ean
 
 from timebank.audit.services import record
 from timebank.auth.models import Role
@@ -188,9 +189,13 @@ def _check_goods(store: Store, details: GoodsDetails, goods: Goods | None = None
             )
         )
     barcode = (details.barcode or "").strip() or None
-    if barcode is not None and not (barcode.isdigit() and 8 <= len(barcode) <= 14):
+    # The check digit too: a mistyped barcode would never scan at the counter.
+    if barcode is not None and not (barcode.isdigit() and ean.is_valid(barcode)):
         problems.errors.append(
-            ValidationFailed(_("A barcode is 8 to 14 digits (EAN-8, EAN-13)."), field="barcode")
+            ValidationFailed(
+                _("This is not a valid EAN barcode (8, 12, 13 or 14 digits): check the digits."),
+                field="barcode",
+            )
         )
     if details.category not in set(GoodsCategory):
         problems.errors.append(ValidationFailed(_("Choose a category."), field="category"))
@@ -230,9 +235,12 @@ def _check_goods(store: Store, details: GoodsDetails, goods: Goods | None = None
 def add_goods(actor, store: Store, details: GoodsDetails) -> Goods:
     ensure(can_run_store(actor, store))
     details = _check_goods(store, details)
-    goods = Goods(store_id=store.id, **vars(details))
-    db.session.add(goods)
-    db.session.flush()
+    # The barcode was checked above; two saves at once still meet at the unique index.
+    goods = insert_unique(
+        db.session,
+        Goods(store_id=store.id, **vars(details)),
+        Conflict(_("Other goods in this store have this barcode."), field="barcode"),
+    )
     record(actor, "goods.create", goods, region=store.region, name=goods.name)
     return goods
 

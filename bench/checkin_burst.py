@@ -35,54 +35,64 @@ non-zero when any answer was not the expected one or the database disagrees.
 from __future__ import annotations
 
 import argparse
-import cProfile
-import csv
-import io
 import json
-import os
-import pstats
 import secrets
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
-import textwrap
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 from common import (
-    DEFAULT_POSTGRES_URL,
-    DOC_FILE,
+    HOST,
     OTHER_CPU_WARN_PCT,
     RESULTS_DIR,
-    ROOT,
-    CpuMeter,
-    PostgresDatabase,
-    SqliteDatabase,
-    exit_cleanly_on_signals,
-    idle_pct,
-    machine_facts,
-    parse_backends,
-    write_doc_section,
-)
-from http_baseline import (
-    HOST,
+    WRK_LUA_PRELUDE,
     BenchError,
-    Gunicorn,
-    app_env,
-    free_port,
+    CpuMeter,
+    StatementCounter,
+    add_backends_option,
+    add_postgres_url_option,
+    add_wait_idle_option,
+    add_workers_option,
+    add_write_doc_option,
+    close_app_database,
+    create_district,
+    exit_cleanly_on_signals,
+    exit_status,
+    fmt,
     http,
-    log_problems,
+    idle_pct,
+    import_verified,
+    issue_tokens,
+    machine_facts,
+    machine_lines,
+    make_app,
+    markdown_table,
+    may_measure_again,
+    measure_on_gunicorn,
+    migrate,
+    other_cpu_cell,
+    parse_bench_args,
+    print_aligned,
+    print_problems,
+    profile_calls,
+    read_bench_output,
+    run_each_backend,
+    run_wrk_script,
+    save_results,
+    server_app_config,
+    server_env,
     wait_for_idle,
+    wrap,
+    write_csv,
+    write_doc_section,
+    wrk_installed,
+    wrk_latency,
     wrk_version,
+    wrk_warnings,
 )
-from volunteer_import import GIVEN, SURNAMES, resident_id
-
-if str(ROOT) not in sys.path:  # timebank and config live at the repository's root
-    sys.path.insert(0, str(ROOT))
+from volunteer_import import GIVEN, HEADER, SURNAMES, resident_id
 
 RESULTS_FILE = RESULTS_DIR / "checkin_burst.json"
 DOC_START = "<!-- checkin_burst:start -->"
@@ -108,26 +118,9 @@ BARE_PATH = "/_bench/bare"
 # each exactly once; a connection with nothing left to send writes an empty request and
 # idles. When a thread has all its answers it writes a marker file and stops; the parent
 # then interrupts wrk, which prints its totals and calls done().
-LUA_SCRIPT = r"""
-local ffi = require("ffi")
-ffi.cdef[[
-typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
-int clock_gettime(int clk_id, bench_timespec *tp);
-]]
-local ts = ffi.new("bench_timespec")
-local function now()
-  ffi.C.clock_gettime(1, ts)  -- CLOCK_MONOTONIC
-  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) * 1e-9
-end
-
-local threads, counter = {}, 0
-
-function setup(thread)
-  thread:set("tid", counter)
-  counter = counter + 1
-  table.insert(threads, thread)
-end
-
+LUA_SCRIPT = (
+    WRK_LUA_PRELUDE
+    + r"""
 function init(args)
   local path, nthreads = args[1], tonumber(args[2])
   expected = args[3]
@@ -178,10 +171,7 @@ function response(status, headers, body)
   end
   if received >= total then
     last_received = now()
-    local f = io.open(marker, "w")
-    f:write("done\n")
-    f:close()
-    wrk.thread:stop()
+    finish_thread()
   end
 end
 
@@ -200,13 +190,10 @@ function done(summary, latency, requests)
   end
   io.write(string.format("BENCH ok %d\nBENCH bad %d\nBENCH received %d\n", oks, bads, got))
   if first and last then io.write(string.format("BENCH seconds %.6f\n", last - first)) end
-  io.write(string.format("BENCH p50_us %d\nBENCH p99_us %d\n",
-    latency:percentile(50), latency:percentile(99)))
-  local e = summary.errors
-  io.write(string.format("BENCH socket_errors %d %d %d %d\n",
-    e.connect, e.read, e.write, e.timeout))
+  report_latency(summary, latency)
 end
 """
+)
 
 
 @dataclass
@@ -254,88 +241,41 @@ class BackendRun:
 # ------------------------------------------------------------------------ setup
 
 
-def make_app(url: str, env: dict[str, str], instance: Path):
-    """The app on the benchmark database with the server's keys, so that the ID numbers
-    it encrypts and the kiosk codes it signs are the server's."""
-    os.environ["TIMEBANK_INSTANCE_PATH"] = str(instance)
-    from timebank import create_app
-
-    return create_app(
-        "testing",
-        {
-            "SQLALCHEMY_DATABASE_URI": url,
-            "SECRET_KEY": env["TIMEBANK_SECRET_KEY"],
-            "DATA_KEY": env["TIMEBANK_DATA_KEY"],
-            "EVENT_CODE_SECONDS": EVENT_CODE_SECONDS,
-            "EVENT_CODE_GRACE_SECONDS": EVENT_CODE_GRACE_SECONDS,
-            "TESTING": False,
-        },
-    )
-
-
 def volunteers_csv(path: Path, count: int) -> None:
     """count valid volunteers with real-looking names, ID numbers and mobile numbers."""
-    with path.open("w", encoding="utf-8-sig", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(["姓名", "证件号码", "手机号", "社区"])
-        for i in range(count):
-            writer.writerow(
-                [
-                    SURNAMES[i % len(SURNAMES)] + GIVEN[(i // 7) % len(GIVEN)],
-                    resident_id(i),
-                    f"13{i:09d}",
-                    f"签到社区{i % COMMUNITIES + 1}",
-                ]
-            )
+    rows = (
+        [
+            SURNAMES[i % len(SURNAMES)] + GIVEN[(i // 7) % len(GIVEN)],
+            resident_id(i),
+            f"13{i:09d}",
+            f"签到社区{i % COMMUNITIES + 1}",
+        ]
+        for i in range(count)
+    )
+    write_csv(path, HEADER[:4], rows)  # name, ID number, mobile, community
 
 
 def setup_database(app, workdir: Path, count: int, warmup: int, walk_ins: bool) -> dict:
     """Migrate; places and a station; the volunteers (imported, then verified), a token
     each; the burst event, a warm-up event and a profiling event, all started."""
-    import logging
+    from sqlalchemy import insert
 
-    from flask_migrate import upgrade
-    from sqlalchemy import insert, select, update
-
-    from timebank.auth.models import ApiToken, hash_token
-    from timebank.auth.services import TOKEN_PREFIX
     from timebank.core.db import utcnow
     from timebank.core.security import SYSTEM
     from timebank.events import services as events
     from timebank.events.models import Signup, SignupState
     from timebank.extensions import db
-    from timebank.regions.services import create_region
     from timebank.stations.services import create_station
-    from timebank.volunteers.imports import import_volunteers
-    from timebank.volunteers.models import Volunteer, VolunteerStatus
 
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    with app.app_context():
-        upgrade()
+    migrate(app)
     csv_path = workdir / "volunteers.csv"
     volunteers_csv(csv_path, count)
     with app.test_request_context():
-        district = create_region(SYSTEM, name="签到基准区", parent=None, level="district")
-        street = create_region(SYSTEM, name="签到街道", parent=district)
-        communities = [
-            create_region(SYSTEM, name=f"签到社区{n + 1}", parent=street)
-            for n in range(COMMUNITIES)
-        ]
+        communities = create_district("签到", COMMUNITIES)
         station = create_station(SYSTEM, region=communities[0], name="签到服务站")
         db.session.commit()
-        with csv_path.open("rb") as stream:
-            result = import_volunteers(
-                SYSTEM, stream, filename=csv_path.name, commit=db.session.commit
-            )
-        if result.added != count:
-            raise BenchError(f"imported {result.added} of {count} volunteers: {result}")
+        user_ids = import_verified(csv_path, count, "volunteers")
         now = utcnow()
-        db.session.execute(
-            update(Volunteer).values(
-                status=VolunteerStatus.VERIFIED.value, verified_at=now, status_changed_at=now
-            )
-        )
-        user_ids = list(db.session.scalars(select(Volunteer.user_id).order_by(Volunteer.id)))
 
         def started_event(title: str):
             details = events.EventDetails(
@@ -371,21 +311,7 @@ def setup_database(app, workdir: Path, count: int, warmup: int, walk_ins: bool) 
                     for uid in ids
                 ],
             )
-        plain = [TOKEN_PREFIX + secrets.token_urlsafe(32) for _ in user_ids]
-        db.session.execute(
-            insert(ApiToken),
-            [
-                {
-                    "user_id": uid,
-                    "name": "checkin-burst",
-                    "token_hash": hash_token(token),
-                    "prefix": token[:10],
-                    "created_at": now,
-                    "expires_at": now + timedelta(days=1),
-                }
-                for uid, token in zip(user_ids, plain, strict=True)
-            ],
-        )
+        plain = issue_tokens(user_ids, "checkin-burst", now)
         ids = {
             "bursts": [event.id for event in burst_events],
             "warmup": warmup_event.id,
@@ -481,38 +407,18 @@ def run_burst(
     answer, then stop wrk."""
     threads = min(WRK_THREADS, connections)
     marker = workdir / f"done-{secrets.token_hex(4)}"
-    script = workdir / "burst.lua"
-    if not script.exists():
-        script.write_text(LUA_SCRIPT)
-    cmd = [
-        "wrk",
-        "--latency",
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{burst_limit_s(requests)}s",
-        f"--timeout={WRK_TIMEOUT_S}s",
-        "-s",
-        str(script),
-        f"http://{HOST}:{port}{CHECKIN_PATH if expected else BARE_PATH}",
-        "--",
-        str(req_file),
-        str(threads),
-        expected,
-        str(marker),
-    ]
-    markers = [Path(f"{marker}.{t}") for t in range(threads)]
     meter = CpuMeter(*meter_args)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        while proc.poll() is None and not all(m.exists() for m in markers):
-            time.sleep(0.005)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)  # wrk prints its totals and calls done()
-        stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    stdout, stderr = run_wrk_script(
+        workdir / "burst.lua",
+        LUA_SCRIPT,
+        f"http://{HOST}:{port}{CHECKIN_PATH if expected else BARE_PATH}",
+        threads,
+        connections,
+        burst_limit_s(requests),
+        WRK_TIMEOUT_S,
+        marker,
+        [str(req_file), str(threads), expected, str(marker)],
+    )
     other = meter.other_pct()
     burst = parse_burst(name, requests, stdout, stderr)
     burst.other_cpu_pct = other
@@ -520,23 +426,13 @@ def run_burst(
 
 
 def parse_burst(name: str, requests: int, stdout: str, stderr: str) -> Burst:
-    values: dict[str, str] = {}
-    samples = []
-    for line in stdout.splitlines():
-        if line.startswith("BENCH sample "):
-            samples.append(line.removeprefix("BENCH sample ")[:300])
-        elif line.startswith("BENCH "):
-            key, _, value = line.removeprefix("BENCH ").partition(" ")
-            values[key] = value
+    values, samples = read_bench_output(stdout)
     if "ok" not in values:
         raise BenchError(f"wrk gave no results:\n{stdout}\n{stderr}")
     burst = Burst(name, requests, bad_samples=samples)
     burst.ok, burst.bad = int(values["ok"]), int(values["bad"])
     burst.received = int(values["received"])
-    burst.p50_ms = round(int(values["p50_us"]) / 1000, 2)
-    burst.p99_ms = round(int(values["p99_us"]) / 1000, 2)
-    errors = [int(v) for v in values.get("socket_errors", "0 0 0 0").split()]
-    burst.socket_errors = dict(zip(("connect", "read", "write", "timeout"), errors, strict=True))
+    burst.p50_ms, burst.p99_ms, burst.socket_errors = wrk_latency(values)
     if "seconds" in values and burst.received == requests:
         burst.seconds = round(float(values["seconds"]), 3)
         burst.per_s = round(requests / burst.seconds, 1) if burst.seconds > 0 else None
@@ -550,37 +446,11 @@ def check_burst(run: BackendRun, burst: Burst, measured: bool = True) -> None:
             f"not, {burst.requests - burst.received} unanswered"
             + (f"; first: {burst.bad_samples[0][:160]!r}" if burst.bad_samples else "")
         )
-    if any(burst.socket_errors.values()):
-        run.warnings.append(f"{burst.name}: socket errors {burst.socket_errors}")
-    if measured and (burst.other_cpu_pct or 0) > OTHER_CPU_WARN_PCT:
-        run.warnings.append(
-            f"{burst.name}: other processes used {burst.other_cpu_pct:.0f}% of the machine's "
-            "CPU during the burst; its figures are disturbed"
-        )
+    other = burst.other_cpu_pct if measured else None
+    run.warnings += wrk_warnings(burst.name, burst.socket_errors, other, "during the burst")
 
 
 # -------------------------------------------------------------------- profiling
-
-
-class StatementCounter:
-    """Counts the SQL statements an engine executes."""
-
-    def __init__(self, engine):
-        self.engine, self.count = engine, 0
-
-    def _on_execute(self, *_args):
-        self.count += 1
-
-    def __enter__(self) -> StatementCounter:
-        from sqlalchemy import event
-
-        event.listen(self.engine, "before_cursor_execute", self._on_execute)
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        from sqlalchemy import event
-
-        event.remove(self.engine, "before_cursor_execute", self._on_execute)
 
 
 def profile_checkins(app, ids: dict, run: BackendRun, profile: bool) -> None:
@@ -613,16 +483,13 @@ def profile_checkins(app, ids: dict, run: BackendRun, profile: bool) -> None:
         run.statements_per_checkin[label] = round(counter.count / len(sample), 1)
     if profile:
         rest = tokens[21:]
-        profiler = cProfile.Profile()
-        profiler.enable()
-        for bearer in rest:
-            checkin(bearer, "checked_in")
-        profiler.disable()
-        out = io.StringIO()
-        stats = pstats.Stats(profiler, stream=out)
-        stats.sort_stats("cumulative").print_stats(40)
-        stats.sort_stats("tottime").print_stats(25)
-        run.profile = f"{len(rest)} check-ins through the test client\n" + out.getvalue()
+
+        def checkins() -> None:
+            for bearer in rest:
+                checkin(bearer, "checked_in")
+
+        stats = profile_calls(checkins, cumulative=40, tottime=25)
+        run.profile = f"{len(rest)} check-ins through the test client\n" + stats
 
 
 # -------------------------------------------------------------------- benchmark
@@ -630,32 +497,28 @@ def profile_checkins(app, ids: dict, run: BackendRun, profile: bool) -> None:
 
 def bench_backend(database, args: argparse.Namespace, workdir: Path) -> BackendRun:
     run = BackendRun(database.name, volunteers=args.volunteers)
-    instance = workdir / f"instance-{database.name}"
-    instance.mkdir()
-    port = free_port()
-    env = app_env(database.url, instance, port, args.workers)
+    instance, port, env = server_env(database, workdir, args.workers)
     env["TIMEBANK_EVENT_CODE_SECONDS"] = str(EVENT_CODE_SECONDS)
     env["TIMEBANK_EVENT_CODE_GRACE_SECONDS"] = str(EVENT_CODE_GRACE_SECONDS)
     print(f"\n[{database.name}] preparing {args.volunteers:,} volunteers", flush=True)
     started = time.monotonic()
-    app = make_app(database.url, env, instance)
+    app = make_app(
+        database.url,
+        instance,
+        **server_app_config(env),
+        EVENT_CODE_SECONDS=EVENT_CODE_SECONDS,
+        EVENT_CODE_GRACE_SECONDS=EVENT_CODE_GRACE_SECONDS,
+    )
     ids = setup_database(app, workdir, args.volunteers, args.warmup, args.walk_ins)
-    with app.app_context():
-        from timebank.extensions import db
-
-        db.engine.dispose()
+    close_app_database(app)
     run.setup_s = round(time.monotonic() - started, 1)
     print(f"[{database.name}] setup took {run.setup_s:.0f}s", flush=True)
 
-    log_path = workdir / f"gunicorn-{database.name}.log"
-    print(f"[{database.name}] starting gunicorn ({args.workers} workers) on {HOST}:{port}")
-    server = Gunicorn(env, port, log_path)
     files = workdir / f"requests-{database.name}"
     files.mkdir()
     n = args.volunteers
-    try:
-        server.start()
-        server.wait_ready()
+
+    def measure(server) -> None:
         meter_args = (server.proc.pid, database.process_title_marker)
         status, body = http(port, BARE_PATH)
         if status != 200:
@@ -689,11 +552,13 @@ def bench_backend(database, args: argparse.Namespace, workdir: Path) -> BackendR
                 checkins = burst(
                     f"check-ins ({outcome})", checkin_lines(ids["tokens"], code), outcome
                 )
-                disturbed = max(bare.other_cpu_pct or 0, checkins.other_cpu_pct or 0)
                 retry = (
-                    disturbed > OTHER_CPU_WARN_PCT
-                    and attempt < MAX_RETRIES
-                    and args.wait_until > time.monotonic()
+                    may_measure_again(
+                        (bare.other_cpu_pct, checkins.other_cpu_pct),
+                        attempt,
+                        MAX_RETRIES,
+                        args.wait_until,
+                    )
                     and not bare.bad
                     and not checkins.bad
                 )
@@ -717,33 +582,14 @@ def bench_backend(database, args: argparse.Namespace, workdir: Path) -> BackendR
                 f"{bare.per_s or 0:,.0f}/s (ratio {ratio}); {total:,} attendances",
                 flush=True,
             )
-    except BenchError as exc:  # keep what was measured before the error
-        print(f"[{database.name}] {exc}", file=sys.stderr)
-        run.failures.append((str(exc).splitlines() or ["benchmark error"])[0])
-    finally:
-        server.stop()
-        if server.log_path.exists():
-            kept = RESULTS_FILE.parent / f"checkin_burst-gunicorn-{database.name}.log"
-            kept.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(server.log_path, kept)
-            log = kept.read_text(errors="replace")
-            run.server_log_problems = log_problems(log)
-            run.worker_restarts = log.count("Autorestarting worker")
-    if run.server_log_problems:
-        run.failures.append(
-            f"{len(run.server_log_problems)} error lines in gunicorn's log "
-            f"(bench/results/checkin_burst-gunicorn-{database.name}.log)"
-        )
-        for line in run.server_log_problems[:20]:
-            print(f"  {line}", file=sys.stderr)
+
+    measure_on_gunicorn(run, env, port, workdir, "checkin_burst", measure)
     try:
         profile_checkins(app, ids, run, args.profile)
     except BenchError as exc:
         run.failures.append(str(exc))
     finally:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        close_app_database(app)
     return run
 
 
@@ -763,15 +609,6 @@ TABLE_HEADER = (
 )
 
 
-def _num(value, fmt: str) -> str:
-    return format(value, fmt) if value is not None else "-"
-
-
-def _other(pair: Pair) -> str:
-    shares = [p for p in (pair.bare.other_cpu_pct, pair.checkins.other_cpu_pct) if p is not None]
-    return "/".join(f"{p:.0f}" for p in shares) or "-"
-
-
 def table_rows(run: BackendRun) -> list[tuple[str, ...]]:
     labels = {
         "checked_in": "first scan → checked_in",
@@ -780,44 +617,25 @@ def table_rows(run: BackendRun) -> list[tuple[str, ...]]:
     return [
         (
             labels[p.outcome],
-            _num(p.checkins.per_s, ",.0f"),
-            _num(p.checkins.p50_ms, ".1f"),
-            _num(p.checkins.p99_ms, ".1f"),
-            _num(p.bare.per_s, ",.0f"),
-            _num(p.bare.p50_ms, ".1f"),
-            _num(p.bare.p99_ms, ".1f"),
-            _num(p.ratio, ".2f"),
-            _other(p),
+            fmt(p.checkins.per_s, ",.0f"),
+            fmt(p.checkins.p50_ms, ".1f"),
+            fmt(p.checkins.p99_ms, ".1f"),
+            fmt(p.bare.per_s, ",.0f"),
+            fmt(p.bare.p50_ms, ".1f"),
+            fmt(p.bare.p99_ms, ".1f"),
+            fmt(p.ratio, ".2f"),
+            other_cpu_cell(p.bare.other_cpu_pct, p.checkins.other_cpu_pct),
         )
         for p in run.pairs
     ]
 
 
-def markdown_table(run: BackendRun) -> list[str]:
-    return [
-        "| " + " | ".join(TABLE_HEADER) + " |",
-        "|" + "|".join(["---"] + ["---:"] * (len(TABLE_HEADER) - 1)) + "|",
-        *("| " + " | ".join(row) + " |" for row in table_rows(run)),
-    ]
-
-
 def print_table(run: BackendRun) -> None:
-    header, rows = TABLE_HEADER, table_rows(run)
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
     print(f"\n== {run.backend} ({run.volunteers:,} volunteers) ==")
-    for i, row in enumerate([header, *rows]):
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
-        print("  ".join(cells))
-        if i == 0:
-            print("  ".join("-" * w for w in widths))
+    print_aligned(TABLE_HEADER, table_rows(run))
     if run.statements_per_checkin:
         print(f"SQL statements per request: {run.statements_per_checkin}")
-    for failure in run.failures:
-        print(f"FAILURE: {failure}")
-    for warning in run.warnings:
-        print(f"warning: {warning}")
+    print_problems(run)
     if run.profile:
         print(f"\nprofile ({run.backend}):\n{run.profile}")
 
@@ -853,20 +671,16 @@ def doc_section(runs: list[BackendRun], facts: dict[str, str], args) -> str:
         DOC_START,
         "## Check-in burst",
         "",
-        textwrap.fill(method, width=88, break_on_hyphens=False),
+        wrap(method),
         "",
         "Run it with `.venv/bin/python bench/checkin_burst.py --write-doc` (or `make",
         "bench-checkin`; `--profile` shows where a check-in's time goes); raw results land",
         "in `bench/results/checkin_burst.json`. Findings follow the tables.",
         "",
-        f"- Machine: {facts['cpus']} CPUs ({facts['cpu_model']}), {facts['memory']} RAM",
-        f"- Python {facts['python']}, {facts['wrk']}",
+        *machine_lines(facts),
     ]
-    for key in ("sqlite_server", "postgresql_server"):
-        if key in facts:
-            lines.append(f"- {facts[key]}")
     for run in runs:
-        lines += ["", f"### {run.backend}", "", *markdown_table(run)]
+        lines += ["", f"### {run.backend}", "", *markdown_table(TABLE_HEADER, table_rows(run))]
         notes = []
         if run.attendances is not None:
             notes.append(
@@ -889,19 +703,10 @@ def doc_section(runs: list[BackendRun], facts: dict[str, str], args) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--backends",
-        default="sqlite,postgresql",
-        help="comma-separated: sqlite, postgresql (default: both)",
-    )
+    add_backends_option(parser)
     parser.add_argument("--volunteers", type=int, default=3000, help="volunteers (= check-ins)")
     parser.add_argument("--connections", type=int, default=50, help="concurrent connections")
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=int(os.environ.get("TIMEBANK_WORKERS", 4)),
-        help="gunicorn workers (default: $TIMEBANK_WORKERS or 4)",
-    )
+    add_workers_option(parser)
     parser.add_argument(
         "--warmup", type=int, default=200, help="volunteers checking into a warm-up event"
     )
@@ -910,64 +715,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="nobody signed up beforehand: every check-in signs its volunteer up on the spot",
     )
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
-        help="admin URL of the PostgreSQL server to create the benchmark database on",
-    )
-    parser.add_argument(
-        "--wait-idle",
-        type=int,
-        default=0,
-        metavar="SECONDS",
-        help="in all, wait up to this long for the machine to be 90%% idle before each "
-        "pair of bursts, and measure again what other processes disturbed",
-    )
+    add_postgres_url_option(parser)
+    add_wait_idle_option(parser, "each pair of bursts")
     parser.add_argument(
         "--profile", action="store_true", help="print where a check-in request's time goes"
     )
-    parser.add_argument(
-        "--write-doc", action="store_true", help="update docs/PERFORMANCE.md with the results"
-    )
-    args = parser.parse_args(argv)
-    args.backends = parse_backends(parser, args.backends)
+    add_write_doc_option(parser)
+    args = parse_bench_args(parser, argv)
     if not 1 <= args.connections <= 1000 or args.volunteers < args.connections:
         parser.error("connections must be 1-1000 and volunteers at least that many")
     if not PROFILE_CHECKINS <= args.volunteers <= 1_000_000:
         parser.error(f"volunteers must be {PROFILE_CHECKINS}-1,000,000")
     if not args.connections <= args.warmup <= args.volunteers:
         parser.error("warm-up volunteers must be at least the connections, at most all")
-    args.wait_until = time.monotonic() + max(0, args.wait_idle)
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     exit_cleanly_on_signals()
-    if shutil.which("wrk") is None:
-        print(
-            "wrk is not installed; install it with `apt-get install -y wrk` (Debian/Ubuntu).",
-            file=sys.stderr,
-        )
+    if not wrk_installed():
         return 2
-    runs: list[BackendRun] = []
-    versions: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="timebank-bench-") as tmp:
-        workdir = Path(tmp)
-        for backend in args.backends:
-            try:
-                database = (
-                    SqliteDatabase(workdir)
-                    if backend == "sqlite"
-                    else PostgresDatabase(args.postgres_url)
-                )
-                with database:
-                    versions[f"{backend}_server"] = database.server_version()
-                    runs.append(bench_backend(database, args, workdir))
-            except Exception as exc:  # record the backend as failed; the others still run
-                print(f"[{backend}] {type(exc).__name__}: {exc}", file=sys.stderr)
-                first_line = (str(exc).splitlines() or [""])[0]
-                runs.append(BackendRun(backend, failures=[f"{type(exc).__name__}: {first_line}"]))
+    runs, versions = run_each_backend(args, bench_backend, BackendRun)
     facts = machine_facts(wrk=wrk_version(), **versions)
     for run in runs:
         print_table(run)
@@ -985,16 +754,10 @@ def main(argv: list[str] | None = None) -> int:
         },
         "backends": {run.backend: asdict(run) for run in runs},
     }
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_FILE.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"\nResults written to {RESULTS_FILE.relative_to(ROOT)}")
+    save_results(RESULTS_FILE, report)
     if args.write_doc:
         write_doc_section(doc_section(runs, facts, args), DOC_START, DOC_END, "# Performance\n")
-        print(f"Updated {DOC_FILE.relative_to(ROOT)}")
-    failed = any(run.failures for run in runs)
-    if failed:
-        print("\nFAILED: see the failures above.", file=sys.stderr)
-    return 1 if failed else 0
+    return exit_status(runs)
 
 
 if __name__ == "__main__":

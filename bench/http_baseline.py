@@ -16,54 +16,62 @@ failed (non-2xx/3xx responses, a failing check, or errors in gunicorn's log).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import re
-import secrets
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import textwrap
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from common import (
     DEFAULT_POSTGRES_URL,
-    DOC_FILE,
+    HOST,
     OTHER_CPU_WARN_PCT,
     ROOT,
+    BenchError,
     CpuMeter,
-    PostgresDatabase,
-    SqliteDatabase,
+    Gunicorn,
+    add_backends_option,
+    add_postgres_url_option,
+    add_wait_idle_option,
+    add_workers_option,
+    add_write_doc_option,
     exit_cleanly_on_signals,
+    exit_status,
+    fmt,
+    http,
     idle_pct,
-    parse_backends,
+    machine_facts,
+    machine_lines,
+    markdown_table,
+    may_measure_again,
+    measure_on_gunicorn,
+    parse_bench_args,
+    print_aligned,
+    print_problems,
+    run_each_backend,
+    save_results,
+    server_env,
+    venv_tool,
+    wait_for_idle,
+    wrap,
     write_doc_section,
+    wrk_installed,
+    wrk_version,
+    wrk_warnings,
 )
-from common import machine_facts as base_machine_facts
 
 RESULTS_FILE = ROOT / "bench" / "results" / "http_baseline.json"
 DOC_START = "<!-- http_baseline:start -->"
 DOC_END = "<!-- http_baseline:end -->"
 
-HOST = "127.0.0.1"
 DEMO_LOGIN = {"login": "district", "password": "Timebank-demo-2026", "name": "http-baseline"}
 
-READY_TIMEOUT_S = 60.0
 WARMUP_S = 1
 WRK_THREADS = 2
 # With --wait-idle, a measurement disturbed by other processes is taken again this often.
 MAX_RETRIES = 2
-HTTP_TIMEOUT_S = 10.0
-# Lines in gunicorn's output that mean the app misbehaved during the run.
-LOG_PROBLEM = re.compile(r"Traceback|\[ERROR\]|\[CRITICAL\]|\"level\": \"(ERROR|CRITICAL)\"")
 
 
 @dataclass(frozen=True)
@@ -117,21 +125,6 @@ class BackendRun:
     warnings: list[str] = field(default_factory=list)
     server_log_problems: list[str] = field(default_factory=list)
     worker_restarts: int = 0
-
-
-class BenchError(RuntimeError):
-    """The benchmark cannot go on; the message says why."""
-
-
-def wait_for_idle(deadline: float) -> float | None:
-    """Wait (until the monotonic deadline at most) for the machine to be at least 90% idle;
-    return the last idle sample."""
-    idle = idle_pct()
-    while idle is not None and idle < 90 and time.monotonic() < deadline:
-        print(f"machine only {idle:.0f}% idle; waiting for other work to finish", flush=True)
-        time.sleep(5)
-        idle = idle_pct()
-    return idle
 
 
 # --------------------------------------------------------------------------- wrk
@@ -200,84 +193,7 @@ def run_wrk(
     return result
 
 
-def wrk_version() -> str:
-    proc = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
-    first = (proc.stdout or proc.stderr).splitlines()
-    return first[0].split(" Copyright")[0].strip() if first else "unknown"
-
-
-# ----------------------------------------------------------------------- HTTP
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
-
-
-def http(
-    port: int, path: str, *, token: str | None = None, body: dict | None = None
-) -> tuple[int, bytes]:
-    """One request to the local server; returns (status, body) without following redirects."""
-    url = f"http://{HOST}:{port}{path}"
-    headers = {"Accept": "application/json, text/html"}
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, data=data, headers=headers)  # noqa: S310 - local URL
-    try:
-        with _opener.open(request, timeout=HTTP_TIMEOUT_S) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 # --------------------------------------------------------------------- server
-
-
-def venv_tool(name: str) -> str:
-    """A console script from the running interpreter's venv (falling back to the repo's)."""
-    for directory in (Path(sys.executable).parent, ROOT / ".venv" / "bin"):
-        candidate = directory / name
-        if candidate.exists():
-            return str(candidate)
-    raise BenchError(f"{name} not found; run `make install` first")
-
-
-def app_env(database_url: str, instance_path: Path, port: int, workers: int) -> dict[str, str]:
-    from cryptography.fernet import Fernet
-
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("TIMEBANK_") and key not in {"DATABASE_URL", "FLASK_APP"}
-    }
-    env.update(
-        FLASK_APP="wsgi",
-        TIMEBANK_ENV="production",
-        DATABASE_URL=database_url,
-        TIMEBANK_SECRET_KEY=secrets.token_urlsafe(36),  # 48 characters
-        TIMEBANK_DATA_KEY=Fernet.generate_key().decode(),
-        TIMEBANK_BENCH_ENDPOINTS="1",
-        TIMEBANK_DEMO_ALLOWED="1",
-        TIMEBANK_RATELIMIT_ENABLED="0",
-        TIMEBANK_INSTANCE_PATH=str(instance_path),
-        TIMEBANK_LOG_LEVEL="WARNING",
-        TIMEBANK_BIND=f"{HOST}:{port}",
-        TIMEBANK_WORKERS=str(workers),
-    )
-    return env
 
 
 def prepare_database(env: dict[str, str]) -> None:
@@ -293,63 +209,6 @@ def prepare_database(env: dict[str, str]) -> None:
             )
 
 
-class Gunicorn:
-    """gunicorn in its own process group, always stopped with the whole group."""
-
-    def __init__(self, env: dict[str, str], port: int, log_path: Path):
-        self.env, self.port, self.log_path = env, port, log_path
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self._log = self.log_path.open("wb")
-        # No control socket: its default path is shared by every gunicorn of this user,
-        # and the benchmark must not take it over from another running server.
-        self.proc = subprocess.Popen(
-            [venv_tool("gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def wait_ready(self) -> None:
-        """Poll /healthz until it answers 200, for a bounded time."""
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        last = "no answer"
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BenchError(f"gunicorn exited ({self.proc.returncode}):\n{self.log_text()}")
-            try:
-                status, body = http(self.port, "/healthz")
-                if status == 200:
-                    return
-                last = f"{status} {body[:200]!r}"
-            except OSError as exc:
-                last = repr(exc)
-            time.sleep(0.2)
-        raise BenchError(f"server not ready after {READY_TIMEOUT_S:.0f}s: {last}")
-
-    def log_text(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        """SIGTERM the whole process group, then SIGKILL whatever is left in it."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=35)
-        # Strays in the group (a worker that outlived its master) go too.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        self._log.close()
-
-
 # ------------------------------------------------------------------ benchmark
 
 
@@ -358,10 +217,6 @@ def get_token(port: int) -> str:
     if status != 201:
         raise BenchError(f"POST /api/v1/auth/tokens answered {status}: {body[:300]!r}")
     return json.loads(body)["token"]
-
-
-def log_problems(text: str) -> list[str]:
-    return [line for line in text.splitlines() if LOG_PROBLEM.search(line)]
 
 
 def measure_endpoints(run: BackendRun, server: Gunicorn, args: argparse.Namespace) -> None:
@@ -383,8 +238,9 @@ def measure_endpoints(run: BackendRun, server: Gunicorn, args: argparse.Namespac
             run_wrk(url, WARMUP_S, args.connections, bearer, meter_args)
             print(f"[{run.backend}] {endpoint.path} for {args.duration}s", flush=True)
             measured = run_wrk(url, args.duration, args.connections, bearer, meter_args)
-            disturbed = (measured.other_cpu_pct or 0) > OTHER_CPU_WARN_PCT
-            if not disturbed or attempt == MAX_RETRIES or args.wait_until <= time.monotonic():
+            if not may_measure_again(
+                (measured.other_cpu_pct,), attempt, MAX_RETRIES, args.wait_until
+            ):
                 break
             print(f"[{run.backend}] disturbed by other processes; measuring again", flush=True)
         if baseline is None and endpoint is ENDPOINTS[0]:
@@ -400,50 +256,22 @@ def measure_endpoints(run: BackendRun, server: Gunicorn, args: argparse.Namespac
         )
         if measured.non_2xx_3xx:
             run.failures.append(f"{endpoint.path}: {measured.non_2xx_3xx} non-2xx/3xx responses")
-        if any(measured.socket_errors.values()):
-            run.warnings.append(f"{endpoint.path}: socket errors {measured.socket_errors}")
-        if (measured.other_cpu_pct or 0) > OTHER_CPU_WARN_PCT:
-            run.warnings.append(
-                f"{endpoint.path}: other processes used {measured.other_cpu_pct:.0f}% of the "
-                "machine's CPU during the measurement; its figures are disturbed"
-            )
+        run.warnings += wrk_warnings(
+            endpoint.path, measured.socket_errors, measured.other_cpu_pct, "during the measurement"
+        )
 
 
 def bench_backend(database, args: argparse.Namespace, workdir: Path) -> BackendRun:
     run = BackendRun(database.name, process_title_marker=database.process_title_marker)
-    instance = workdir / f"instance-{database.name}"
-    instance.mkdir()
-    port = free_port()
-    env = app_env(database.url, instance, port, args.workers)
+    _instance, port, env = server_env(database, workdir, args.workers)
     print(f"\n[{database.name}] preparing database", flush=True)
     prepare_database(env)
-    print(f"[{database.name}] starting gunicorn ({args.workers} workers) on {HOST}:{port}")
-    server = Gunicorn(env, port, workdir / f"gunicorn-{database.name}.log")
-    try:
-        server.start()
-        server.wait_ready()
+
+    def measure(server) -> None:
         run.idle_before_pct = idle_pct()
         measure_endpoints(run, server, args)
-    except BenchError as exc:  # keep what was measured before the error
-        print(f"[{database.name}] {exc}", file=sys.stderr)
-        run.failures.append((str(exc).splitlines() or ["benchmark error"])[0])
-    finally:
-        server.stop()
-        if server.log_path.exists():
-            kept = RESULTS_FILE.parent / f"http_baseline-gunicorn-{database.name}.log"
-            kept.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(server.log_path, kept)
-            log = kept.read_text(errors="replace")
-            run.server_log_problems = log_problems(log)
-            run.worker_restarts = log.count("Autorestarting worker")
-    if run.server_log_problems:
-        run.failures.append(
-            f"{len(run.server_log_problems)} error lines in gunicorn's log "
-            f"(bench/results/http_baseline-gunicorn-{database.name}.log)"
-        )
-        print(f"[{database.name}] gunicorn log problems (first 20):", file=sys.stderr)
-        for line in run.server_log_problems[:20]:
-            print(f"  {line}", file=sys.stderr)
+
+    measure_on_gunicorn(run, env, port, workdir, "http_baseline", measure, log_heading=True)
     return run
 
 
@@ -460,46 +288,19 @@ def table_rows(run: BackendRun) -> list[tuple[str, ...]]:
             f"{r.requests_per_s:,.0f}",
             f"{r.p50_ms:.2f}",
             f"{r.p99_ms:.2f}",
-            f"{r.ratio:.2f}" if r.ratio is not None else "-",
-            f"{r.other_cpu_pct:.0f}" if r.other_cpu_pct is not None else "-",
+            fmt(r.ratio, ".2f"),
+            fmt(r.other_cpu_pct, ".0f"),
         )
         for r in run.results
     ]
 
 
-def markdown_table(run: BackendRun) -> list[str]:
-    rows = [(f"`{row[0]}`", *row[1:]) for row in table_rows(run)]
-    return [
-        "| " + " | ".join(TABLE_HEADER) + " |",
-        "|" + "|".join(["---"] + ["---:"] * (len(TABLE_HEADER) - 1)) + "|",
-        *("| " + " | ".join(row) + " |" for row in rows),
-    ]
-
-
 def print_table(run: BackendRun) -> None:
-    header, rows = TABLE_HEADER, table_rows(run)
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
     print(f"\n== {run.backend} ==")
-    for i, row in enumerate([header, *rows]):
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
-        print("  ".join(cells))
-        if i == 0:
-            print("  ".join("-" * w for w in widths))
-    for failure in run.failures:
-        print(f"FAILURE: {failure}")
-    for warning in run.warnings:
-        print(f"warning: {warning}")
+    print_aligned(TABLE_HEADER, table_rows(run))
+    print_problems(run)
     if run.worker_restarts:
         print(f"note: gunicorn recycled a worker {run.worker_restarts} times (max_requests)")
-
-
-def machine_facts(server_versions: dict[str, str]) -> dict[str, str]:
-    return base_machine_facts(
-        wrk=wrk_version(),
-        **{f"{name}_server": version for name, version in server_versions.items()},
-    )
 
 
 DOC_INTRO = f"""# Performance
@@ -544,16 +345,13 @@ def doc_section(runs: list[BackendRun], facts: dict[str, str], args: argparse.Na
         DOC_START,
         "## HTTP baseline",
         "",
-        textwrap.fill(summary, width=88, break_on_hyphens=False),
+        wrap(summary),
         "",
-        f"- Machine: {facts['cpus']} CPUs ({facts['cpu_model']}), {facts['memory']} RAM",
-        f"- Python {facts['python']}, {facts['wrk']}",
+        *machine_lines(facts),
     ]
-    for key in ("sqlite_server", "postgresql_server"):
-        if key in facts:
-            lines.append(f"- {facts[key]}")
     for run in runs:
-        lines += ["", f"### {run.backend}", "", *markdown_table(run)]
+        rows = [(f"`{row[0]}`", *row[1:]) for row in table_rows(run)]
+        lines += ["", f"### {run.backend}", "", *markdown_table(TABLE_HEADER, rows)]
         notes = [f"**Failure:** {f}" for f in run.failures] + [f"Note: {w}" for w in run.warnings]
         if run.worker_restarts:
             notes.append(
@@ -566,47 +364,19 @@ def doc_section(runs: list[BackendRun], facts: dict[str, str], args: argparse.Na
     return "\n".join(lines)
 
 
-def write_doc(section: str) -> None:
-    write_doc_section(section, DOC_START, DOC_END, DOC_INTRO)
-
-
 # ----------------------------------------------------------------------- main
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--backends",
-        default="sqlite,postgresql",
-        help="comma-separated: sqlite, postgresql (default: both)",
-    )
+    add_backends_option(parser)
     parser.add_argument("--duration", type=int, default=10, help="seconds per endpoint")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=int(os.environ.get("TIMEBANK_WORKERS", 4)),
-        help="gunicorn workers (default: $TIMEBANK_WORKERS or 4)",
-    )
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
-        help="admin URL of the PostgreSQL server to create the benchmark database on",
-    )
-    parser.add_argument(
-        "--wait-idle",
-        type=int,
-        default=0,
-        metavar="SECONDS",
-        help="in all, wait up to this long for the machine to be 90%% idle before each "
-        "measurement, and measure again what other processes disturbed",
-    )
-    parser.add_argument(
-        "--write-doc", action="store_true", help="update docs/PERFORMANCE.md with the results"
-    )
-    args = parser.parse_args(argv)
-    args.backends = parse_backends(parser, args.backends)
-    args.wait_until = time.monotonic() + max(0, args.wait_idle)
+    add_workers_option(parser)
+    add_postgres_url_option(parser)
+    add_wait_idle_option(parser, "each measurement")
+    add_write_doc_option(parser)
+    args = parse_bench_args(parser, argv)
     if not 1 <= args.duration <= 600 or not 1 <= args.connections <= 1000:
         parser.error("duration must be 1-600 s and connections 1-1000")
     return args
@@ -615,32 +385,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     exit_cleanly_on_signals()
-    if shutil.which("wrk") is None:
-        print(
-            "wrk is not installed; install it with `apt-get install -y wrk` (Debian/Ubuntu).",
-            file=sys.stderr,
-        )
+    if not wrk_installed():
         return 2
-    runs: list[BackendRun] = []
-    versions: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="timebank-bench-") as tmp:
-        workdir = Path(tmp) / "work"
-        workdir.mkdir()
-        for backend in args.backends:
-            try:
-                database = (
-                    SqliteDatabase(workdir)
-                    if backend == "sqlite"
-                    else PostgresDatabase(args.postgres_url)
-                )
-                with database:
-                    versions[backend] = database.server_version()
-                    runs.append(bench_backend(database, args, workdir))
-            except Exception as exc:  # record the backend as failed; the others still run
-                print(f"[{backend}] {type(exc).__name__}: {exc}", file=sys.stderr)
-                first_line = (str(exc).splitlines() or [""])[0]
-                runs.append(BackendRun(backend, failures=[f"{type(exc).__name__}: {first_line}"]))
-    facts = machine_facts(versions)
+    runs, versions = run_each_backend(args, bench_backend, BackendRun, subdir="work")
+    facts = machine_facts(wrk=wrk_version(), **versions)
     for run in runs:
         print_table(run)
 
@@ -655,16 +403,10 @@ def main(argv: list[str] | None = None) -> int:
         },
         "backends": {run.backend: asdict(run) for run in runs},
     }
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_FILE.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"\nResults written to {RESULTS_FILE.relative_to(ROOT)}")
+    save_results(RESULTS_FILE, report)
     if args.write_doc:
-        write_doc(doc_section(runs, facts, args))
-        print(f"Updated {DOC_FILE.relative_to(ROOT)}")
-    failed = any(run.failures for run in runs)
-    if failed:
-        print("\nFAILED: see the failures above.", file=sys.stderr)
-    return 1 if failed else 0
+        write_doc_section(doc_section(runs, facts, args), DOC_START, DOC_END, DOC_INTRO)
+    return exit_status(runs)
 
 
 if __name__ == "__main__":

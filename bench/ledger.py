@@ -33,18 +33,11 @@ from __future__ import annotations
 
 import argparse
 import collections
-import cProfile
-import io
-import json
 import multiprocessing
 import os
-import pstats
 import resource
 import statistics
 import sys
-import tempfile
-import textwrap
-import threading
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -53,22 +46,37 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from common import (
-    DEFAULT_POSTGRES_URL,
-    DOC_FILE,
     OTHER_CPU_WARN_PCT,
     RESULTS_DIR,
-    ROOT,
+    ActivitySampler,
     CpuMeter,
-    PostgresDatabase,
-    SqliteDatabase,
+    StatementCounter,
+    add_backends_option,
+    add_postgres_url_option,
+    add_write_doc_option,
+    bullet,
+    close_app_database,
+    disturbance_warnings,
     exit_cleanly_on_signals,
+    exit_status,
+    fmt,
     machine_facts,
-    parse_backends,
+    machine_lines,
+    make_app,
+    markdown_table,
+    migrate,
+    parse_bench_args,
+    print_aligned,
+    print_problems,
+    proc_status_kib,
+    profile_calls,
+    reset_peak_rss,
+    run_each_backend,
+    run_in_fresh_process,
+    save_results,
+    wrap,
     write_doc_section,
 )
-
-if str(ROOT) not in sys.path:  # timebank and config live at the repository's root
-    sys.path.insert(0, str(ROOT))
 
 RESULTS_FILE = RESULTS_DIR / "ledger.json"
 DOC_START = "<!-- ledger:start -->"
@@ -140,22 +148,9 @@ class BackendRun:
 # ------------------------------------------------------------------------ app
 
 
-def make_app(url: str, instance: str):
-    """The app with the testing configuration on the given database (engine settings are
-    those of every configuration: the same pool, pre-ping and SQLite set-up)."""
-    os.environ["TIMEBANK_INSTANCE_PATH"] = instance
-    from timebank import create_app
-
-    return create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
-
-
 def setup_ledger(app, processes: int) -> dict:
     """Migrate; a district, a street, COMMUNITIES communities with their issuance and pool
     accounts, a donor and one volunteer per contention process, all with banked minutes."""
-    import logging
-
-    from flask_migrate import upgrade
-
     from timebank.auth.services import create_user
     from timebank.core.security import SYSTEM
     from timebank.extensions import db
@@ -163,9 +158,7 @@ def setup_ledger(app, processes: int) -> dict:
     from timebank.ledger.models import AccountKind
     from timebank.regions.services import create_region
 
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    with app.app_context():
-        upgrade()
+    migrate(app)
     with app.test_request_context():
         district = create_region(SYSTEM, name="基准区", parent=None, level="district")
         street = create_region(SYSTEM, name="基准街道", parent=district)
@@ -206,30 +199,6 @@ def entry_count() -> int:
 
 
 # --------------------------------------------------------------- 1. postings
-
-
-class StatementCounter:
-    """Counts (and keeps the first few of) the SQL statements an engine executes."""
-
-    def __init__(self, engine, keep: int = 0):
-        self.engine, self.keep = engine, keep
-        self.count, self.kept = 0, []
-
-    def _on_execute(self, _conn, _cursor, statement, _params, _context, _executemany):
-        self.count += 1
-        if len(self.kept) < self.keep:
-            self.kept.append(" ".join(statement.split())[:110])
-
-    def __enter__(self) -> StatementCounter:
-        from sqlalchemy import event
-
-        event.listen(self.engine, "before_cursor_execute", self._on_execute)
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        from sqlalchemy import event
-
-        event.remove(self.engine, "before_cursor_execute", self._on_execute)
 
 
 def bench_postings(app, ids: dict, sizes: Sizes, run: BackendRun, marker, profile: bool):
@@ -305,14 +274,8 @@ def bench_postings(app, ids: dict, sizes: Sizes, run: BackendRun, marker, profil
             "other_cpu_pct": other,
         }
         if profile:
-            profiler = cProfile.Profile()
-            profiler.enable()
-            post_block(PROFILE_POSTINGS)
-            profiler.disable()
-            out = io.StringIO()
-            stats = pstats.Stats(profiler, stream=out)
-            stats.sort_stats("cumulative").print_stats(15)
-            run.profile = f"{PROFILE_POSTINGS} postings\n" + out.getvalue()
+            stats = profile_calls(lambda: post_block(PROFILE_POSTINGS), cumulative=15)
+            run.profile = f"{PROFILE_POSTINGS} postings\n" + stats
         db.session.remove()
 
 
@@ -368,64 +331,36 @@ def _DONATE(volunteer, minutes: int, region, *, key: str):  # noqa: N802 - credi
     return ledger.donate_to_pool(volunteer, region, minutes, key=key)
 
 
-class LockWaitSampler:
+class LockWaitSampler(ActivitySampler):
     """On PostgreSQL, samples pg_stat_activity every 20 ms while the workers run: how
     often one of the database's active backends was waiting for a lock (row or other
     heavyweight lock). A posting path that serialized on one row would wait most of the
     time; this count does not depend on how busy the machine is."""
 
     INTERVAL_S = 0.02
+    QUERY = (
+        "SELECT state = 'active', wait_event_type, wait_event FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND backend_type = 'client backend'"
+    )
 
     def __init__(self, url: str):
-        self.url = url if url.startswith("postgresql") else None
-        self.samples = self.active = self.waiting = 0
+        super().__init__(url)
         self.events: collections.Counter[str] = collections.Counter()  # what active ones wait on
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
-        from sqlalchemy import create_engine, text
-        from sqlalchemy.pool import NullPool
-
-        engine = create_engine(self.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-        query = text(
-            "SELECT state = 'active', wait_event_type, wait_event FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-            "AND backend_type = 'client backend'"
-        )
-        try:
-            with engine.connect() as conn:
-                while not self._stop.wait(self.INTERVAL_S):
-                    self.samples += 1
-                    for active, wait_type, wait_event in conn.execute(query):
-                        if not active:
-                            continue
-                        self.active += 1
-                        if wait_type:
-                            self.events[f"{wait_type}:{wait_event}"] += 1
-                        if wait_type == "Lock":
-                            self.waiting += 1
-        finally:
-            engine.dispose()
-
-    def __enter__(self) -> LockWaitSampler:
-        if self.url:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._stop.set()
-        if self.url:
-            self._thread.join(timeout=10)
-
-    def waiting_pct(self) -> float | None:
-        return round(100 * self.waiting / self.active, 1) if self.active else None
+    def count(self, rows) -> None:
+        for active, wait_type, wait_event in rows:
+            if not active:
+                continue
+            self.active += 1
+            if wait_type:
+                self.events[f"{wait_type}:{wait_event}"] += 1
+            if wait_type == "Lock":
+                self.waiting += 1
 
     def top_events(self, n: int = 5) -> dict[str, float]:
         """The most frequent wait events, as a share (%) of active-backend samples."""
-        if not self.active:
-            return {}
-        return {e: round(100 * c / self.active, 1) for e, c in self.events.most_common(n)}
+        return self.shares(self.events, n)
 
 
 def contention_round(
@@ -841,13 +776,13 @@ def _verify_worker(url, instance, results):
             from timebank.extensions import db
             from timebank.ledger.verify import verify
 
-            before = _proc_status_kib("VmRSS")
-            reset = _reset_peak_rss()
+            before = proc_status_kib("VmRSS")
+            reset = reset_peak_rss()  # so that the peak read afterwards is verify's own
             t = time.perf_counter()
             report = verify()
             seconds = time.perf_counter() - t
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-            verify_peak = _proc_status_kib("VmHWM") if reset else None
+            verify_peak = proc_status_kib("VmHWM") if reset else None
             db.session.remove()
             db.engine.dispose()
         results.put(
@@ -868,40 +803,8 @@ def _verify_worker(url, instance, results):
         results.put({"ok": False, "problems": [repr(exc)]})
 
 
-def _proc_status_kib(key: str) -> int | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(f"{key}:"):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS mark (VmHWM) to the current RSS (Linux 4.0+), so that
-    the peak read afterwards is verify's own, not the imports'."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
 def bench_verify(url, instance, run: BackendRun, marker) -> None:
-    spawn = multiprocessing.get_context("spawn")
-    results = spawn.Queue()
-    worker = spawn.Process(target=_verify_worker, args=(url, instance, results))
-    meter = CpuMeter(title_marker=marker)
-    worker.start()
-    try:
-        outcome = results.get(timeout=WORKER_TIMEOUT_S)
-        worker.join(timeout=60)
-    finally:
-        if worker.is_alive():
-            worker.kill()
-            worker.join(timeout=10)
-    outcome["other_cpu_pct"] = meter.other_pct()
+    outcome = run_in_fresh_process(_verify_worker, (url, instance), marker, WORKER_TIMEOUT_S)
     run.verify = outcome
     if not outcome.get("ok"):
         run.failures.append(f"ledger verify failed: {outcome.get('problems')}")
@@ -912,14 +815,17 @@ def bench_verify(url, instance, run: BackendRun, marker) -> None:
 
 def bench_backend(database, args: argparse.Namespace, workdir: Path) -> BackendRun:
     sizes = sizes_for(database.name, args)
-    run = BackendRun(database.name, sizes=asdict(sizes), load_avg_before=list(os.getloadavg()))
+    run = BackendRun(
+        database.name,
+        server=database.server_version(),
+        sizes=asdict(sizes),
+        load_avg_before=list(os.getloadavg()),
+    )
     marker = database.process_title_marker
     instance = str(workdir / f"instance-{database.name}")
     Path(instance).mkdir(exist_ok=True)
     began = time.perf_counter()
     app = make_app(database.url, instance)
-    from timebank.extensions import db
-
     try:
         print(f"\n[{database.name}] migrating and setting up", flush=True)
         ids = setup_ledger(app, sizes.processes)
@@ -946,8 +852,7 @@ def bench_backend(database, args: argparse.Namespace, workdir: Path) -> BackendR
         first_line = (str(exc).splitlines() or [""])[0]
         run.failures.append(f"{type(exc).__name__}: {first_line}")
     finally:
-        with app.app_context():
-            db.engine.dispose()
+        close_app_database(app)
         run.seconds = round(time.perf_counter() - began, 1)
     for label, other in (
         ("posting throughput", run.posting.get("other_cpu_pct")),
@@ -955,11 +860,7 @@ def bench_backend(database, args: argparse.Namespace, workdir: Path) -> BackendR
         ("balance reads (large)", run.reads.get("large", {}).get("other_cpu_pct")),
         ("verify", run.verify.get("other_cpu_pct")),
     ):
-        if (other or 0) > OTHER_CPU_WARN_PCT:
-            run.warnings.append(
-                f"{label}: other processes used {other:.0f}% of the machine's CPU meanwhile; "
-                "its figures are disturbed"
-            )
+        run.warnings += disturbance_warnings(label, other)
     return run
 
 
@@ -967,10 +868,6 @@ def bench_backend(database, args: argparse.Namespace, workdir: Path) -> BackendR
 
 
 TABLE_HEADER = ("measurement", "result", "baseline", "ratio", "other CPU %")
-
-
-def _pct(value) -> str:
-    return f"{value:.0f}" if value is not None else "-"
 
 
 def _entries(n: int) -> str:
@@ -987,7 +884,7 @@ def table_rows(run: BackendRun) -> list[tuple[str, ...]]:
                 f"{p['postings_per_s']:,.0f} postings/s",
                 f"{p['inserts_per_s']:,.0f} bare inserts/s",
                 f"{p['ratio']:.2f}",
-                _pct(p["other_cpu_pct"]),
+                fmt(p["other_cpu_pct"], ".0f"),
             )
         )
     c = run.contention
@@ -998,7 +895,7 @@ def table_rows(run: BackendRun) -> list[tuple[str, ...]]:
                 f"{c['one_account_per_s']:,.0f} credits/s",
                 f"{c['separate_accounts_per_s']:,.0f} credits/s from {c['processes']} accounts",
                 f"{c['ratio']:.2f}" if c["ratio"] else "-",
-                _pct(c["other_cpu_pct"]),
+                fmt(c["other_cpu_pct"], ".0f"),
             )
         )
         control = c.get("pool_control")
@@ -1009,7 +906,7 @@ def table_rows(run: BackendRun) -> list[tuple[str, ...]]:
                     f"{control['one_pool_per_s']:,.0f} donations/s",
                     f"{control['separate_pools_per_s']:,.0f} donations/s to {c['processes']} pools",
                     f"{control['ratio']:.2f}" if control["ratio"] else "-",
-                    _pct(control["other_cpu_pct"]),
+                    fmt(control["other_cpu_pct"], ".0f"),
                 )
             )
     r = run.reads
@@ -1022,7 +919,7 @@ def table_rows(run: BackendRun) -> list[tuple[str, ...]]:
                 f"{small['p50_us']:,.0f} µs p50 ({small['mean_us']:,.0f} mean) "
                 f"at {_entries(small['entries'])}",
                 f"{r['ratio_p50']:.2f}",
-                _pct(large["other_cpu_pct"]),
+                fmt(large["other_cpu_pct"], ".0f"),
             )
         )
         rows.append(
@@ -1043,7 +940,7 @@ def table_rows(run: BackendRun) -> list[tuple[str, ...]]:
                 f"{v['seconds']:,.1f} s, {v['entries_per_s']:,} entries/s",
                 _verify_memory(v),
                 "-",
-                _pct(v.get("other_cpu_pct")),
+                fmt(v.get("other_cpu_pct"), ".0f"),
             )
         )
     return rows
@@ -1133,43 +1030,24 @@ def notes(run: BackendRun) -> list[str]:
     return lines
 
 
+# The measurement and its baseline are text; the result and the figures after it align right.
+TABLE_LEFT = (0, 2)
+
+
 def print_table(run: BackendRun) -> None:
-    header, rows = TABLE_HEADER, table_rows(run)
+    rows = table_rows(run)
     print(f"\n== {run.backend} ({run.server}) ==")
     if rows:
-        widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
-        for i, row in enumerate([header, *rows]):
-            cells = [row[0].ljust(widths[0]), row[1].rjust(widths[1]), row[2].ljust(widths[2])]
-            cells += [c.rjust(w) for c, w in zip(row[3:], widths[3:], strict=True)]
-            print("  ".join(cells))
-            if i == 0:
-                print("  ".join("-" * w for w in widths))
+        print_aligned(TABLE_HEADER, rows, left=TABLE_LEFT)
     for line in notes(run):
         print(f"note: {line}")
-    for failure in run.failures:
-        print(f"FAILURE: {failure}")
-    for warning in run.warnings:
-        print(f"warning: {warning}")
+    print_problems(run)
     if run.profile:
         print(f"\n-- profile of the posting path ({run.backend}) --")
         print("SQL of one posting:")
         for statement in run.posting_statements:
             print(f"  {statement}")
         print(run.profile)
-
-
-def markdown_table(run: BackendRun) -> list[str]:
-    return [
-        "| " + " | ".join(TABLE_HEADER) + " |",
-        "|---|---:|---|---:|---:|",
-        *("| " + " | ".join(row) + " |" for row in table_rows(run)),
-    ]
-
-
-DOC_INTRO = """# Performance
-
-Figures from the benchmarks in `bench/`.
-"""
 
 
 def doc_section(runs: list[BackendRun], facts: dict[str, str]) -> str:
@@ -1218,27 +1096,18 @@ def doc_section(runs: list[BackendRun], facts: dict[str, str]) -> str:
         DOC_START,
         "## Ledger",
         "",
-        textwrap.fill(summary, width=88, break_on_hyphens=False),
+        wrap(summary),
         "",
-        textwrap.fill(
+        wrap(
             "Run it with `.venv/bin/python bench/ledger.py --write-doc` (`--quick` for a "
             "smoke run, `--profile` to see where a posting's time goes, `--help` for the "
-            "sizes); raw results land in `bench/results/ledger.json`.",
-            width=88,
-            break_on_hyphens=False,
+            "sizes); raw results land in `bench/results/ledger.json`."
         ),
         "",
-        *(
-            textwrap.fill(f"- {m}", width=88, subsequent_indent="  ", break_on_hyphens=False)
-            for m in method
-        ),
+        *(bullet(m) for m in method),
         "",
-        f"- Machine: {facts['cpus']} CPUs ({facts['cpu_model']}), {facts['memory']} RAM",
-        f"- Python {facts['python']}",
+        *machine_lines(facts),
     ]
-    for key in ("sqlite_server", "postgresql_server"):
-        if key in facts:
-            lines.append(f"- {facts[key]}")
     for run in runs:
         s = run.sizes
         lines += [
@@ -1249,7 +1118,7 @@ def doc_section(runs: list[BackendRun], facts: dict[str, str]) -> str:
             f"{s.get('credits_each', 0):,} credits, {s.get('rounds', 0)} round(s); "
             f"{s.get('reads', 0):,} balance reads per ledger size.",
             "",
-            *markdown_table(run),
+            *markdown_table(TABLE_HEADER, table_rows(run), left=TABLE_LEFT),
         ]
         extra = (
             [f"**Failure:** {f}" for f in run.failures]
@@ -1257,15 +1126,7 @@ def doc_section(runs: list[BackendRun], facts: dict[str, str]) -> str:
             + notes(run)
         )
         if extra:
-            lines += [
-                "",
-                *(
-                    textwrap.fill(
-                        f"- {line}", width=88, subsequent_indent="  ", break_on_hyphens=False
-                    )
-                    for line in extra
-                ),
-            ]
+            lines += ["", *(bullet(line) for line in extra)]
     lines += ["", DOC_END]
     return "\n".join(lines)
 
@@ -1275,11 +1136,7 @@ def doc_section(runs: list[BackendRun], facts: dict[str, str]) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--backends",
-        default="sqlite,postgresql",
-        help="comma-separated: sqlite, postgresql (default: both)",
-    )
+    add_backends_option(parser)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--postings", type=int, help="debits measured (default 2000)")
     parser.add_argument(
@@ -1293,19 +1150,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--sqlite-large-entries", type=int, help="entries in SQLite's large ledger, if different"
     )
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
-        help="admin URL of the PostgreSQL server to create the benchmark database on",
-    )
+    add_postgres_url_option(parser)
     parser.add_argument(
         "--profile", action="store_true", help="print a cProfile of the posting path"
     )
-    parser.add_argument(
-        "--write-doc", action="store_true", help="update docs/PERFORMANCE.md with the results"
-    )
-    args = parser.parse_args(argv)
-    args.backends = parse_backends(parser, args.backends)
+    add_write_doc_option(parser)
+    args = parse_bench_args(parser, argv)
     limits = {
         "postings": (args.postings, 4, 100_000),
         "processes": (args.processes, 1, 32),
@@ -1325,27 +1175,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     exit_cleanly_on_signals()
-    runs: list[BackendRun] = []
-    versions: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="timebank-bench-ledger-") as tmp:
-        workdir = Path(tmp)
-        for backend in args.backends:
-            try:
-                database = (
-                    SqliteDatabase(workdir)
-                    if backend == "sqlite"
-                    else PostgresDatabase(args.postgres_url)
-                )
-                with database:
-                    versions[backend] = database.server_version()
-                    run = bench_backend(database, args, workdir)
-                    run.server = versions[backend]
-                    runs.append(run)
-            except Exception as exc:  # record the backend as failed; the others still run
-                print(f"[{backend}] {type(exc).__name__}: {exc}", file=sys.stderr)
-                first_line = (str(exc).splitlines() or [""])[0]
-                runs.append(BackendRun(backend, failures=[f"{type(exc).__name__}: {first_line}"]))
-    facts = machine_facts(**{f"{name}_server": version for name, version in versions.items()})
+    runs, versions = run_each_backend(
+        args, bench_backend, BackendRun, tmp_prefix="timebank-bench-ledger-"
+    )
+    facts = machine_facts(**versions)
     for run in runs:
         print_table(run)
 
@@ -1354,16 +1187,10 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {"quick": args.quick, "profile": args.profile},
         "backends": {run.backend: asdict(run) for run in runs},
     }
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_FILE.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"\nResults written to {RESULTS_FILE.relative_to(ROOT)}")
+    save_results(RESULTS_FILE, report)
     if args.write_doc:
-        write_doc_section(doc_section(runs, facts), DOC_START, DOC_END, DOC_INTRO)
-        print(f"Updated {DOC_FILE.relative_to(ROOT)}")
-    failed = any(run.failures for run in runs)
-    if failed:
-        print("\nFAILED: see the failures above.", file=sys.stderr)
-    return 1 if failed else 0
+        write_doc_section(doc_section(runs, facts), DOC_START, DOC_END)
+    return exit_status(runs)
 
 
 if __name__ == "__main__":

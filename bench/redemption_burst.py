@@ -60,61 +60,70 @@ from __future__ import annotations
 
 import argparse
 import collections
-import cProfile
-import csv
-import io
 import json
 import math
-import os
-import pstats
 import re
 import secrets
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
-import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
 from pathlib import Path
 
 from common import (
-    DEFAULT_POSTGRES_URL,
-    DOC_FILE,
+    HOST,
     OTHER_CPU_WARN_PCT,
     RESULTS_DIR,
     ROOT,
-    CpuMeter,
-    PostgresDatabase,
-    SqliteDatabase,
-    exit_cleanly_on_signals,
-    idle_pct,
-    machine_cpu_ticks,
-    machine_facts,
-    parse_backends,
-    served_cpu_ticks,
-    write_doc_section,
-)
-from http_baseline import (
-    HOST,
+    WRK_LUA_PRELUDE,
+    ActivitySampler,
     BenchError,
-    Gunicorn,
-    app_env,
-    free_port,
+    CpuMeter,
+    StatementCounter,
+    add_backends_option,
+    add_postgres_url_option,
+    add_wait_idle_option,
+    add_workers_option,
+    add_write_doc_option,
+    close_app_database,
+    create_district,
+    exit_cleanly_on_signals,
+    exit_status,
+    fmt,
     http,
-    log_problems,
+    idle_pct,
+    import_verified,
+    issue_tokens,
+    machine_facts,
+    machine_lines,
+    make_app,
+    markdown_table,
+    may_measure_again,
+    measure_on_gunicorn,
+    migrate,
+    other_cpu_cell,
+    parse_bench_args,
+    print_aligned,
+    profile_calls,
+    read_bench_output,
+    run_each_backend,
+    run_wrk_script,
+    save_results,
+    server_app_config,
+    server_env,
     venv_tool,
     wait_for_idle,
+    wrap,
+    write_csv,
+    write_doc_section,
+    wrk_installed,
+    wrk_latency,
     wrk_version,
+    wrk_warnings,
 )
-from volunteer_import import GIVEN, SURNAMES, resident_id
-
-if str(ROOT) not in sys.path:  # timebank and config live at the repository's root
-    sys.path.insert(0, str(ROOT))
+from volunteer_import import GIVEN, HEADER, SURNAMES, resident_id
 
 RESULTS_FILE = RESULTS_DIR / "redemption_burst.json"
 DOC_START = "<!-- redemption_burst:start -->"
@@ -128,7 +137,6 @@ PATHS = {"redeem": REDEEM_PATH, "debit": DEBIT_PATH}
 # connections busy at these rates with CPU to spare.
 WRK_THREADS = 1
 WRK_TIMEOUT_S = 30  # per request
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 DRAIN_LIMIT_S = 60  # after the duration, at most this long for the last answers
 WARMUP_S = 3
 COMMUNITIES = 4
@@ -180,26 +188,10 @@ PROFILE_REDEMPTIONS = 200
 # cashier, a resident and a cart at random, a fresh Idempotency-Key. At the deadline the
 # thread stops sending (an empty request idles the connection), waits for every answer,
 # writes a marker file and stops; the parent then interrupts wrk, which calls done().
-LUA_SCRIPT = r"""
-local ffi = require("ffi")
-ffi.cdef[[
-typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
-int clock_gettime(int clk_id, bench_timespec *tp);
-]]
-local ts = ffi.new("bench_timespec")
-local function now()
-  ffi.C.clock_gettime(1, ts)  -- CLOCK_MONOTONIC
-  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) * 1e-9
-end
-
-local threads, counter = {}, 0
+LUA_SCRIPT = (
+    WRK_LUA_PRELUDE
+    + r"""
 local D, path, host
-
-function setup(thread)
-  thread:set("tid", counter)
-  counter = counter + 1
-  table.insert(threads, thread)
-end
 
 function init(args)
   D = dofile(args[1])
@@ -280,10 +272,7 @@ local function maybe_finish(t)
   if finished or deadline == nil or t < deadline or received < sent then return end
   finished = true
   last_received = t
-  local f = io.open(marker, "w")
-  f:write("done\n")
-  f:close()
-  wrk.thread:stop()
+  finish_thread()
 end
 
 function request()
@@ -341,13 +330,10 @@ function done(summary, latency, requests)
   for k, v in pairs(merged) do io.write("BENCH status\t", k, "\t", v, "\n") end
   if first and last then io.write(string.format("BENCH drained_s %.6f\n", last - first)) end
   if span then io.write(string.format("BENCH window_s %.6f\n", span)) end
-  io.write(string.format("BENCH p50_us %d\nBENCH p99_us %d\n",
-    latency:percentile(50), latency:percentile(99)))
-  local e = summary.errors
-  io.write(string.format("BENCH socket_errors %d %d %d %d\n",
-    e.connect, e.read, e.write, e.timeout))
+  report_latency(summary, latency)
 end
 """
+)
 
 
 @dataclass
@@ -411,37 +397,18 @@ class BackendRun:
 # ------------------------------------------------------------------------ setup
 
 
-def make_app(url: str, env: dict[str, str], instance: Path):
-    """The app on the benchmark database with the server's keys (the residents' ID numbers
-    are encrypted with the server's data key)."""
-    os.environ["TIMEBANK_INSTANCE_PATH"] = str(instance)
-    from timebank import create_app
-
-    return create_app(
-        "testing",
-        {
-            "SQLALCHEMY_DATABASE_URI": url,
-            "SECRET_KEY": env["TIMEBANK_SECRET_KEY"],
-            "DATA_KEY": env["TIMEBANK_DATA_KEY"],
-            "BENCH_ENDPOINTS": True,
-            "TESTING": False,
-        },
-    )
-
-
 def residents_csv(path: Path, count: int) -> None:
-    with path.open("w", encoding="utf-8-sig", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(["姓名", "证件号码", "手机号", "社区"])
-        for i in range(count):
-            writer.writerow(
-                [
-                    SURNAMES[(i // 3) % len(SURNAMES)] + GIVEN[i % len(GIVEN)],
-                    resident_id(i),
-                    f"15{i:09d}",
-                    f"兑换社区{i % COMMUNITIES + 1}",
-                ]
-            )
+    """count valid residents with real-looking names, ID numbers and mobile numbers."""
+    rows = (
+        [
+            SURNAMES[(i // 3) % len(SURNAMES)] + GIVEN[i % len(GIVEN)],
+            resident_id(i),
+            f"15{i:09d}",
+            f"兑换社区{i % COMMUNITIES + 1}",
+        ]
+        for i in range(count)
+    )
+    write_csv(path, HEADER[:4], rows)  # name, ID number, mobile, community
 
 
 def stock_per_goods(duration: int) -> int:
@@ -454,37 +421,24 @@ def stock_per_goods(duration: int) -> int:
 def setup_database(app, workdir: Path, args, run: BackendRun) -> dict:
     """Migrate; places, stations and stores; residents with points; cashiers with tokens;
     goods with stock. Returns what the load generator needs."""
-    import logging
+    from sqlalchemy import select
 
-    from flask_migrate import upgrade
-    from sqlalchemy import insert, select, update
-
-    from timebank.auth.models import ApiToken, Role, User, hash_token
-    from timebank.auth.services import TOKEN_PREFIX, create_user, grant_role
+    from timebank.auth.models import Role, User
+    from timebank.auth.services import create_user, grant_role
     from timebank.core.db import utcnow
     from timebank.core.security import SYSTEM
     from timebank.extensions import db
     from timebank.ledger import services as ledger
     from timebank.regions.models import Region
-    from timebank.regions.services import create_region
     from timebank.stations.services import create_station
     from timebank.stores import services as stores
     from timebank.stores.redemptions import ticket_for
-    from timebank.volunteers.imports import import_volunteers
-    from timebank.volunteers.models import Volunteer, VolunteerStatus
 
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    with app.app_context():
-        upgrade()
+    migrate(app)
     csv_path = workdir / f"residents-{run.backend}.csv"
     residents_csv(csv_path, args.residents)
     with app.test_request_context():
-        district = create_region(SYSTEM, name="兑换基准区", parent=None, level="district")
-        street = create_region(SYSTEM, name="兑换街道", parent=district)
-        communities = [
-            create_region(SYSTEM, name=f"兑换社区{n + 1}", parent=street)
-            for n in range(COMMUNITIES)
-        ]
+        communities = create_district("兑换", COMMUNITIES)
         store_rows = []
         for s in range(args.stores):
             station = create_station(
@@ -504,21 +458,10 @@ def setup_database(app, workdir: Path, args, run: BackendRun) -> dict:
 
         # Residents: imported as volunteers would be, verified, then given points from
         # their community's allocation budget (one allocation each, as staff would).
-        with csv_path.open("rb") as stream:
-            result = import_volunteers(
-                SYSTEM, stream, filename=csv_path.name, commit=db.session.commit
-            )
-        if result.added != args.residents:
-            raise BenchError(f"imported {result.added} of {args.residents} residents: {result}")
+        resident_ids = import_verified(csv_path, args.residents, "residents")
         now = utcnow()
-        db.session.execute(
-            update(Volunteer).values(
-                status=VolunteerStatus.VERIFIED.value, verified_at=now, status_changed_at=now
-            )
-        )
         db.session.commit()
         regions = {r.id: r for r in db.session.scalars(select(Region))}
-        resident_ids = list(db.session.scalars(select(Volunteer.user_id).order_by(Volunteer.id)))
         started = time.monotonic()
         for n, user_id in enumerate(resident_ids, 1):
             person = db.session.get(User, user_id)
@@ -550,21 +493,7 @@ def setup_database(app, workdir: Path, args, run: BackendRun) -> dict:
             grant_role(SYSTEM, person, Role.CASHIER, store.id)
             cashiers.append((person.id, n % len(store_rows)))
         db.session.commit()
-        plain = [TOKEN_PREFIX + secrets.token_urlsafe(32) for _ in cashiers]
-        db.session.execute(
-            insert(ApiToken),
-            [
-                {
-                    "user_id": user_id,
-                    "name": "redemption-burst",
-                    "token_hash": hash_token(token),
-                    "prefix": token[:10],
-                    "created_at": now,
-                    "expires_at": now + timedelta(days=1),
-                }
-                for (user_id, _store), token in zip(cashiers, plain, strict=True)
-            ],
-        )
+        plain = issue_tokens([user_id for user_id, _store in cashiers], "redemption-burst", now)
 
         # Goods: 3 hot, 7 others per store, every one stocked by one donation.
         units = stock_per_goods(args.duration)
@@ -657,19 +586,21 @@ def write_data_file(path: Path, ids: dict) -> Path:
 # -------------------------------------------------------------------------- wrk
 
 
-class LockWaits:
+class LockWaits(ActivitySampler):
     """On PostgreSQL, samples pg_stat_activity every 100 ms during a load: how often an
     active backend of the benchmark's database was waiting for a lock, and in which
     statement (the table it reads or writes)."""
 
     INTERVAL_S = 0.1
+    QUERY = (
+        "SELECT wait_event_type, left(query, 1000) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND backend_type = 'client backend' AND state = 'active'"
+    )
 
     def __init__(self, url: str | None):
-        self.url = url if url and url.startswith("postgresql") else None
-        self.active = self.waiting = 0
+        super().__init__(url)
         self.statements: collections.Counter[str] = collections.Counter()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     @staticmethod
     def label(query: str | None) -> str:
@@ -687,45 +618,16 @@ class LockWaits:
             return f"SELECT {found.group(1) if found else '?'}{locking}"
         return verb
 
-    def _run(self) -> None:
-        from sqlalchemy import create_engine, text
-        from sqlalchemy.pool import NullPool
-
-        engine = create_engine(self.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-        query = text(
-            "SELECT wait_event_type, left(query, 1000) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-            "AND backend_type = 'client backend' AND state = 'active'"
-        )
-        try:
-            with engine.connect() as conn:
-                while not self._stop.wait(self.INTERVAL_S):
-                    for wait_type, statement in conn.execute(query):
-                        self.active += 1
-                        if wait_type == "Lock":
-                            self.waiting += 1
-                            self.statements[self.label(statement)] += 1
-        finally:
-            engine.dispose()
-
-    def __enter__(self) -> LockWaits:
-        if self.url:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._stop.set()
-        if self.url:
-            self._thread.join(timeout=10)
-
-    def waiting_pct(self) -> float | None:
-        return round(100 * self.waiting / self.active, 1) if self.active else None
+    def count(self, rows) -> None:
+        for wait_type, statement in rows:
+            self.active += 1
+            if wait_type == "Lock":
+                self.waiting += 1
+                self.statements[self.label(statement)] += 1
 
     def top(self, n: int = 4) -> dict[str, float]:
         """The statements found waiting, as a share (%) of active-backend samples."""
-        if not self.active:
-            return {}
-        return {s: round(100 * c / self.active, 1) for s, c in self.statements.most_common(n)}
+        return self.shares(self.statements, n)
 
 
 def run_load(
@@ -744,77 +646,43 @@ def run_load(
     wait for every answer and stop wrk."""
     threads = min(WRK_THREADS, clients)
     marker = workdir / f"done-{secrets.token_hex(4)}"
-    script = workdir / "redemption_burst.lua"
-    if not script.exists():
-        script.write_text(LUA_SCRIPT)
     key_prefix = f"{mode}-{secrets.token_hex(6)}"
-    cmd = [
-        "wrk",
-        "--latency",
-        f"-t{threads}",
-        f"-c{clients}",
-        f"-d{duration + DRAIN_LIMIT_S}s",
-        f"--timeout={WRK_TIMEOUT_S}s",
-        "-s",
-        str(script),
-        f"http://{HOST}:{port}{PATHS[mode]}",
-        "--",
-        str(data_file),
-        mode,
-        str(duration),
-        str(marker),
-        key_prefix,
-        str(seed),
-    ]
-    markers = [Path(f"{marker}.{t}") for t in range(threads)]
     meter = CpuMeter(*meter_args)
-    served_before, machine_before = served_cpu_ticks(*meter_args), machine_cpu_ticks()
     with LockWaits(lock_url) as locks:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            while proc.poll() is None and not all(m.exists() for m in markers):
-                time.sleep(0.005)
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)  # wrk prints its totals and calls done()
-            stdout, stderr = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        stdout, stderr = run_wrk_script(
+            workdir / "redemption_burst.lua",
+            LUA_SCRIPT,
+            f"http://{HOST}:{port}{PATHS[mode]}",
+            threads,
+            clients,
+            duration + DRAIN_LIMIT_S,
+            WRK_TIMEOUT_S,
+            marker,
+            [str(data_file), mode, str(duration), str(marker), key_prefix, str(seed)],
+        )
     other = meter.other_pct()
-    served_after, machine_after = served_cpu_ticks(*meter_args), machine_cpu_ticks()
+    served, busy = meter.served_cpu_s(), meter.machine_busy_pct()
     load = parse_load(name, mode, stdout, stderr)
     load.other_cpu_pct = other
-    served = sum(t - served_before.get(pid, 0) for pid, t in served_after.items()) / CLK_TCK
     if load.received:
         load.server_cpu_ms = round(served / load.received * 1000, 2)
-    if machine_before and machine_after and machine_after[1] > machine_before[1]:
-        busy = machine_after[0] - machine_before[0]
-        load.machine_busy_pct = round(busy / (machine_after[1] - machine_before[1]) * 100, 1)
+    load.machine_busy_pct = busy
     load.lock_wait_pct, load.lock_waits = locks.waiting_pct(), locks.top()
     return load
 
 
 def parse_load(name: str, mode: str, stdout: str, stderr: str) -> Load:
-    values: dict[str, str] = {}
-    load = Load(name, mode)
+    values, samples = read_bench_output(stdout)
+    load = Load(name, mode, bad_samples=samples)
     for line in stdout.splitlines():
-        if line.startswith("BENCH sample "):
-            load.bad_samples.append(line.removeprefix("BENCH sample ")[:300])
-        elif line.startswith("BENCH status\t"):
+        if line.startswith("BENCH status\t"):  # done()'s answers by status and code
             _tag, key, count = line.split("\t")
             load.statuses[key.strip()] = int(count)
-        elif line.startswith("BENCH "):
-            key, _, value = line.removeprefix("BENCH ").partition(" ")
-            values[key] = value
     if "sent" not in values:
         raise BenchError(f"wrk gave no results:\n{stdout}\n{stderr}")
     load.sent, load.received = int(values["sent"]), int(values["received"])
     load.ok, load.ok_in_window = int(values["ok"]), int(values["ok_in_window"])
-    load.p50_ms = round(int(values["p50_us"]) / 1000, 2)
-    load.p99_ms = round(int(values["p99_us"]) / 1000, 2)
-    errors = [int(v) for v in values.get("socket_errors", "0 0 0 0").split()]
-    load.socket_errors = dict(zip(("connect", "read", "write", "timeout"), errors, strict=True))
+    load.p50_ms, load.p99_ms, load.socket_errors = wrk_latency(values)
     if "window_s" in values:
         load.window_s = round(float(values["window_s"]), 3)
         load.per_s = round(load.ok_in_window / load.window_s, 1) if load.window_s else None
@@ -836,13 +704,8 @@ def check_load(run: BackendRun, load: Load, measured: bool = True) -> None:
             + (f"; {load.sent - load.received} unanswered" if load.received != load.sent else "")
             + (f"; first: {load.bad_samples[0][:160]!r}" if load.bad_samples else "")
         )
-    if any(load.socket_errors.values()):
-        run.warnings.append(f"{load.name}: socket errors {load.socket_errors}")
-    if measured and (load.other_cpu_pct or 0) > OTHER_CPU_WARN_PCT:
-        run.warnings.append(
-            f"{load.name}: other processes used {load.other_cpu_pct:.0f}% of the machine's "
-            "CPU meanwhile; its figures are disturbed"
-        )
+    other = load.other_cpu_pct if measured else None
+    run.warnings += wrk_warnings(load.name, load.socket_errors, other)
 
 
 # ---------------------------------------------------------------- invariants
@@ -951,36 +814,6 @@ def check_invariants(app, env: dict[str, str], run: BackendRun, redeemed: int, d
 # -------------------------------------------------------------------- in-process
 
 
-class StatementCounter:
-    """Counts the SQL statements an engine executes, and those after a commit."""
-
-    def __init__(self, engine):
-        self.engine = engine
-        self.count = self.after_commit = 0
-        self.committed = False
-
-    def _on_execute(self, *_args):
-        self.count += 1
-        if self.committed:
-            self.after_commit += 1
-
-    def _on_commit(self, *_args):
-        self.committed = True
-
-    def __enter__(self) -> StatementCounter:
-        from sqlalchemy import event
-
-        event.listen(self.engine, "before_cursor_execute", self._on_execute)
-        event.listen(self.engine, "commit", self._on_commit)
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        from sqlalchemy import event
-
-        event.remove(self.engine, "before_cursor_execute", self._on_execute)
-        event.remove(self.engine, "commit", self._on_commit)
-
-
 def in_process(app, ids: dict, run: BackendRun, profile: bool) -> tuple[int, int]:
     """Through Flask's test client on the same database: SQL statements per redemption and
     per bare debit, and (with --profile) where a redemption's time goes. Returns the
@@ -1031,18 +864,13 @@ def in_process(app, ids: dict, run: BackendRun, profile: bool) -> tuple[int, int
         run.statements[label] = round(total / STATEMENT_SAMPLE, 1)
         run.statements[f"{label}, after its commit"] = round(after / STATEMENT_SAMPLE, 1)
     if profile:
-        profiler = cProfile.Profile()
-        profiler.enable()
-        for n in range(PROFILE_REDEMPTIONS):
-            send("redeem", 100 + n)
-        profiler.disable()
-        out = io.StringIO()
-        stats = pstats.Stats(profiler, stream=out)
-        stats.sort_stats("cumulative").print_stats(45)
-        stats.sort_stats("tottime").print_stats(25)
-        run.profile = (
-            f"{PROFILE_REDEMPTIONS} redemptions through the test client\n" + out.getvalue()
-        )
+
+        def redemptions() -> None:
+            for n in range(PROFILE_REDEMPTIONS):
+                send("redeem", 100 + n)
+
+        stats = profile_calls(redemptions, cumulative=45, tottime=25)
+        run.profile = f"{PROFILE_REDEMPTIONS} redemptions through the test client\n" + stats
     return made["redeem"], made["debit"]
 
 
@@ -1053,33 +881,22 @@ def bench_backend(database, args: argparse.Namespace, workdir: Path) -> BackendR
     run = BackendRun(
         database.name, residents=args.residents, cashiers=args.clients, stores=args.stores
     )
-    instance = workdir / f"instance-{database.name}"
-    instance.mkdir()
-    port = free_port()
-    env = app_env(database.url, instance, port, args.workers)
+    instance, port, env = server_env(database, workdir, args.workers)
     print(
         f"\n[{database.name}] preparing {args.residents:,} residents, {args.clients} cashiers, "
         f"{args.stores} stores",
         flush=True,
     )
     started = time.monotonic()
-    app = make_app(database.url, env, instance)
+    app = make_app(database.url, instance, **server_app_config(env), BENCH_ENDPOINTS=True)
     ids = setup_database(app, workdir, args, run)
-    with app.app_context():
-        from timebank.extensions import db
-
-        db.engine.dispose()
+    close_app_database(app)
     run.setup_s = round(time.monotonic() - started, 1)
     print(f"[{database.name}] setup took {run.setup_s:.0f}s", flush=True)
     data_file = write_data_file(workdir / f"data-{database.name}.lua", ids)
-
-    log_path = workdir / f"gunicorn-{database.name}.log"
-    print(f"[{database.name}] starting gunicorn ({args.workers} workers) on {HOST}:{port}")
-    server = Gunicorn(env, port, log_path)
     redeemed = debited = 0
-    try:
-        server.start()
-        server.wait_ready()
+
+    def measure(server) -> None:
         meter_args = (server.proc.pid, database.process_title_marker)
         status, body = http(port, "/_bench/bare")
         if status != 200:
@@ -1122,11 +939,9 @@ def bench_backend(database, args: argparse.Namespace, workdir: Path) -> BackendR
             debit = load("bare debits", "debit", args.duration, args.seed + 10 * attempt)
             redeem = load("redemptions", "redeem", args.duration, args.seed + 10 * attempt)
             pairs.append((debit, redeem))
-            disturbed = max(debit.other_cpu_pct or 0, redeem.other_cpu_pct or 0)
+            others = (debit.other_cpu_pct, redeem.other_cpu_pct)
             if (
-                disturbed <= OTHER_CPU_WARN_PCT
-                or attempt == MAX_RETRIES
-                or args.wait_until <= time.monotonic()
+                not may_measure_again(others, attempt, MAX_RETRIES, args.wait_until)
                 or debit.errors
                 or redeem.errors
             ):
@@ -1147,25 +962,8 @@ def bench_backend(database, args: argparse.Namespace, workdir: Path) -> BackendR
             f"debits {run.debit.per_s or 0:,.0f}/s: ratio {run.ratio}",
             flush=True,
         )
-    except BenchError as exc:  # keep what was measured before the error
-        print(f"[{database.name}] {exc}", file=sys.stderr)
-        run.failures.append((str(exc).splitlines() or ["benchmark error"])[0])
-    finally:
-        server.stop()
-        if server.log_path.exists():
-            kept = RESULTS_FILE.parent / f"redemption_burst-gunicorn-{database.name}.log"
-            kept.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(server.log_path, kept)
-            log = kept.read_text(errors="replace")
-            run.server_log_problems = log_problems(log)
-            run.worker_restarts = log.count("Autorestarting worker")
-    if run.server_log_problems:
-        run.failures.append(
-            f"{len(run.server_log_problems)} error lines in gunicorn's log "
-            f"(bench/results/redemption_burst-gunicorn-{database.name}.log)"
-        )
-        for line in run.server_log_problems[:20]:
-            print(f"  {line}", file=sys.stderr)
+
+    measure_on_gunicorn(run, env, port, workdir, "redemption_burst", measure)
     for result in [*run.warmups, *run.discarded, run.debit, run.redeem]:
         if result is not None:
             redeemed += result.ok if result.mode == "redeem" else 0
@@ -1179,9 +977,7 @@ def bench_backend(database, args: argparse.Namespace, workdir: Path) -> BackendR
     except BenchError as exc:
         run.failures.append(str(exc))
     finally:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        close_app_database(app)
     return run
 
 
@@ -1202,32 +998,19 @@ TABLE_HEADER = (
 )
 
 
-def _num(value, fmt: str) -> str:
-    return format(value, fmt) if value is not None else "-"
-
-
-def _other(run: BackendRun) -> str:
-    shares = [
-        load.other_cpu_pct
-        for load in (run.debit, run.redeem)
-        if load is not None and load.other_cpu_pct is not None
-    ]
-    return "/".join(f"{p:.0f}" for p in shares) or "-"
-
-
 def table_row(run: BackendRun) -> tuple[str, ...]:
     r, d = run.redeem or Load("", ""), run.debit or Load("", "")
     return (
         run.backend,
-        _num(r.per_s, ",.0f"),
-        _num(r.p50_ms, ".1f"),
-        _num(r.p99_ms, ".1f"),
-        _num(d.per_s, ",.0f"),
-        _num(d.p50_ms, ".1f"),
-        _num(d.p99_ms, ".1f"),
-        _num(run.ratio, ".2f"),
-        f"{_num(r.server_cpu_ms, '.1f')}/{_num(d.server_cpu_ms, '.1f')}",
-        _other(run),
+        fmt(r.per_s, ",.0f"),
+        fmt(r.p50_ms, ".1f"),
+        fmt(r.p99_ms, ".1f"),
+        fmt(d.per_s, ",.0f"),
+        fmt(d.p50_ms, ".1f"),
+        fmt(d.p99_ms, ".1f"),
+        fmt(run.ratio, ".2f"),
+        f"{fmt(r.server_cpu_ms, '.1f')}/{fmt(d.server_cpu_ms, '.1f')}",
+        other_cpu_cell(*(x.other_cpu_pct for x in (run.debit, run.redeem) if x is not None)),
     )
 
 
@@ -1300,12 +1083,8 @@ def notes(run: BackendRun) -> list[str]:
 
 
 def print_report(run: BackendRun) -> None:
-    header, row = TABLE_HEADER, table_row(run)
-    widths = [max(len(a), len(b)) for a, b in zip(header, row, strict=True)]
     print(f"\n== {run.backend} ({run.residents:,} residents, {run.cashiers} cashiers) ==")
-    print("  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)))
-    print("  ".join("-" * w for w in widths))
-    print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+    print_aligned(TABLE_HEADER, [table_row(run)], left=())
     for note in notes(run):
         print(f"- {note}")
     if run.profile:
@@ -1354,23 +1133,15 @@ def doc_section(runs: list[BackendRun], facts: dict[str, str], args) -> str:
         DOC_START,
         "## Redemption at the counter",
         "",
-        textwrap.fill(method, width=88, break_on_hyphens=False),
+        wrap(method),
         "",
         "Run it with `.venv/bin/python bench/redemption_burst.py --write-doc` (or `make",
         "bench-redemption`; `--profile` shows where a redemption's time goes); raw results",
         "land in `bench/results/redemption_burst.json`. Findings follow the table.",
         "",
-        f"- Machine: {facts['cpus']} CPUs ({facts['cpu_model']}), {facts['memory']} RAM",
-        f"- Python {facts['python']}, {facts['wrk']}",
-    ]
-    for key in ("sqlite_server", "postgresql_server"):
-        if key in facts:
-            lines.append(f"- {facts[key]}")
-    lines += [
+        *machine_lines(facts),
         "",
-        "| " + " | ".join(TABLE_HEADER) + " |",
-        "|" + "|".join(["---"] + ["---:"] * (len(TABLE_HEADER) - 1)) + "|",
-        *("| " + " | ".join(table_row(run)) + " |" for run in runs),
+        *markdown_table(TABLE_HEADER, [table_row(run) for run in runs]),
     ]
     for run in runs:
         lines += ["", f"### {run.backend}", ""]
@@ -1387,11 +1158,7 @@ def doc_section(runs: list[BackendRun], facts: dict[str, str], args) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--backends",
-        default="sqlite,postgresql",
-        help="comma-separated: sqlite, postgresql (default: both)",
-    )
+    add_backends_option(parser)
     parser.add_argument(
         "--duration", type=int, default=30, help="seconds of each measurement (default 30)"
     )
@@ -1405,34 +1172,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--residents", type=int, default=3000, help="residents with points (default 3,000)"
     )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=int(os.environ.get("TIMEBANK_WORKERS", 4)),
-        help="gunicorn workers (default: $TIMEBANK_WORKERS or 4)",
-    )
+    add_workers_option(parser)
     parser.add_argument("--seed", type=int, default=20261201, help="the carts' random seed")
-    parser.add_argument(
-        "--wait-idle",
-        type=int,
-        default=0,
-        metavar="SECONDS",
-        help="in all, wait up to this long for the machine to be 90%% idle before the "
-        "measurements, and measure again what other processes disturbed",
-    )
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
-        help="admin URL of the PostgreSQL server to create the benchmark database on",
-    )
+    add_wait_idle_option(parser, "the measurements")
+    add_postgres_url_option(parser)
     parser.add_argument(
         "--profile", action="store_true", help="print where a redemption request's time goes"
     )
-    parser.add_argument(
-        "--write-doc", action="store_true", help="update docs/PERFORMANCE.md with the results"
-    )
-    args = parser.parse_args(argv)
-    args.backends = parse_backends(parser, args.backends)
+    add_write_doc_option(parser)
+    args = parse_bench_args(parser, argv)
     if not 1 <= args.clients <= 1000:
         parser.error("clients must be 1-1000")
     if not 5 <= args.duration <= 600:
@@ -1443,37 +1191,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("at least one cashier per store")
     if not max(BUSY_RESIDENTS * 10, COMMUNITIES) <= args.residents <= 200_000:
         parser.error(f"residents must be {BUSY_RESIDENTS * 10}-200,000")
-    args.wait_until = time.monotonic() + max(0, args.wait_idle)
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     exit_cleanly_on_signals()
-    if shutil.which("wrk") is None:
-        print(
-            "wrk is not installed; install it with `apt-get install -y wrk` (Debian/Ubuntu).",
-            file=sys.stderr,
-        )
+    if not wrk_installed():
         return 2
-    runs: list[BackendRun] = []
-    versions: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="timebank-bench-") as tmp:
-        workdir = Path(tmp)
-        for backend in args.backends:
-            try:
-                database = (
-                    SqliteDatabase(workdir)
-                    if backend == "sqlite"
-                    else PostgresDatabase(args.postgres_url)
-                )
-                with database:
-                    versions[f"{backend}_server"] = database.server_version()
-                    runs.append(bench_backend(database, args, workdir))
-            except Exception as exc:  # record the backend as failed; the others still run
-                print(f"[{backend}] {type(exc).__name__}: {exc}", file=sys.stderr)
-                first_line = (str(exc).splitlines() or [""])[0]
-                runs.append(BackendRun(backend, failures=[f"{type(exc).__name__}: {first_line}"]))
+    runs, versions = run_each_backend(args, bench_backend, BackendRun)
     stock = next((run.stock_each for run in runs if run.stock_each), stock_per_goods(args.duration))
     facts = machine_facts(wrk=wrk_version(), stock_each=f"{stock:,}", **versions)
     for run in runs:
@@ -1498,16 +1224,10 @@ def main(argv: list[str] | None = None) -> int:
         },
         "backends": {run.backend: asdict(run) for run in runs},
     }
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_FILE.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"\nResults written to {RESULTS_FILE.relative_to(ROOT)}")
+    save_results(RESULTS_FILE, report)
     if args.write_doc:
         write_doc_section(doc_section(runs, facts, args), DOC_START, DOC_END, "# Performance\n")
-        print(f"Updated {DOC_FILE.relative_to(ROOT)}")
-    failed = any(run.failures for run in runs)
-    if failed:
-        print("\nFAILED: see the failures above.", file=sys.stderr)
-    return 1 if failed else 0
+    return exit_status(runs)
 
 
 if __name__ == "__main__":

@@ -34,15 +34,9 @@ import argparse
 import cProfile
 import csv
 import hashlib
-import io
-import json
-import multiprocessing
-import os
-import pstats
 import secrets
 import sys
 import tempfile
-import textwrap
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -50,23 +44,35 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from common import (
-    DEFAULT_POSTGRES_URL,
-    DOC_FILE,
     OTHER_CPU_WARN_PCT,
     RESULTS_DIR,
-    ROOT,
-    CpuMeter,
-    PostgresDatabase,
-    SqliteDatabase,
+    add_backends_option,
+    add_postgres_url_option,
+    add_wait_idle_option,
+    add_write_doc_option,
+    backend_database,
+    bullet,
+    disturbance_warnings,
     exit_cleanly_on_signals,
-    idle_pct,
+    exit_status,
     machine_facts,
-    parse_backends,
+    machine_lines,
+    make_app,
+    markdown_table,
+    migrate,
+    parse_bench_args,
+    print_aligned,
+    print_problems,
+    proc_status_kib,
+    profile_stats,
+    reset_peak_rss,
+    run_in_fresh_process,
+    save_results,
+    wait_for_idle,
+    wrap,
+    write_csv,
     write_doc_section,
 )
-
-if str(ROOT) not in sys.path:  # timebank and config live at the repository's root
-    sys.path.insert(0, str(ROOT))
 
 RESULTS_FILE = RESULTS_DIR / "volunteer_import.json"
 DOC_START = "<!-- volunteer_import:start -->"
@@ -106,49 +112,34 @@ def resident_id(i: int) -> str:
 def generate_csv(path: Path, rows: int) -> None:
     """rows valid volunteers, written as they are made (the file is never in memory)."""
     communities = STREETS * COMMUNITIES_PER_STREET
-    with path.open("w", encoding="utf-8-sig", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(HEADER)
-        for i in range(rows):
-            street, n = divmod(i % communities, COMMUNITIES_PER_STREET)
-            writer.writerow(
-                [
-                    SURNAMES[i % len(SURNAMES)] + GIVEN[(i // 7) % len(GIVEN)],
-                    resident_id(i),
-                    f"13{i:09d}",
-                    community_name(street, n),
-                    team_name(street) if i % 4 == 0 else "",
-                    "急救,陪伴老人" if i % 3 == 0 else "",
-                    "周末" if i % 2 == 0 else "",
-                ]
-            )
+
+    def row(i: int) -> list[str]:
+        street, n = divmod(i % communities, COMMUNITIES_PER_STREET)
+        return [
+            SURNAMES[i % len(SURNAMES)] + GIVEN[(i // 7) % len(GIVEN)],
+            resident_id(i),
+            f"13{i:09d}",
+            community_name(street, n),
+            team_name(street) if i % 4 == 0 else "",
+            "急救,陪伴老人" if i % 3 == 0 else "",
+            "周末" if i % 2 == 0 else "",
+        ]
+
+    write_csv(path, HEADER, (row(i) for i in range(rows)))
 
 
 # ------------------------------------------------------------------------- app
 
 
-def make_app(url: str, instance: str):
-    os.environ["TIMEBANK_INSTANCE_PATH"] = instance
-    from timebank import create_app
-
-    return create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
-
-
 def setup_places(app) -> None:
     """Migrate; a district with STREETS streets of COMMUNITIES_PER_STREET communities, and
     a team per street."""
-    import logging
-
-    from flask_migrate import upgrade
-
     from timebank.core.security import SYSTEM
     from timebank.extensions import db
     from timebank.organizations.services import create_organization
     from timebank.regions.services import create_region
 
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    with app.app_context():
-        upgrade()
+    migrate(app)
     with app.test_request_context():
         district = create_region(SYSTEM, name="基准区", parent=None, level="district")
         for s in range(STREETS):
@@ -159,41 +150,11 @@ def setup_places(app) -> None:
         db.session.commit()
 
 
-def _proc_status_kib(key: str) -> int | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(f"{key}:"):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS mark (VmHWM) to the current RSS (Linux 4.0+)."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
 def _mib(kib: int | None) -> float | None:
     return round(kib / 1024, 1) if kib else None
 
 
 # ---------------------------------------------------------------- measurements
-
-
-def wait_for_idle(deadline: float) -> float | None:
-    """Wait (until the monotonic deadline at most) for the machine to be at least 90% idle;
-    return the last idle sample."""
-    idle = idle_pct()
-    while idle is not None and idle < 90 and time.monotonic() < deadline:
-        print(f"machine only {idle:.0f}% idle; waiting for other work to finish", flush=True)
-        time.sleep(5)
-        idle = idle_pct()
-    return idle
 
 
 def import_rows(app, csv_path: Path, samples: list) -> dict:
@@ -208,7 +169,7 @@ def import_rows(app, csv_path: Path, samples: list) -> dict:
         nonlocal every
         every = every or max(1, total // RSS_SAMPLES)
         if done >= len(samples) * every or done == total:
-            samples.append((done, _mib(_proc_status_kib("VmRSS"))))
+            samples.append((done, _mib(proc_status_kib("VmRSS"))))
 
     with app.app_context(), csv_path.open("rb") as stream:
         result = import_volunteers(
@@ -327,7 +288,7 @@ def bulk_insert_rows(app, csv_path: Path, samples: list, batch_size: int) -> dic
             db.session.commit()
             added += len(batch)
             batch.clear()
-            samples.append((added, _mib(_proc_status_kib("VmRSS"))))
+            samples.append((added, _mib(proc_status_kib("VmRSS"))))
 
         for row in reader:
             batch.append(row)
@@ -346,8 +307,8 @@ def _worker(kind, url, instance, csv_path, rows, profile, results):
         app = make_app(url, instance)
         setup_places(app)
         samples: list = []
-        before = _proc_status_kib("VmRSS")
-        reset = _reset_peak_rss()
+        before = proc_status_kib("VmRSS")
+        reset = reset_peak_rss()
         profiler = cProfile.Profile() if profile else None
         t = time.perf_counter()
         if profiler:
@@ -359,7 +320,7 @@ def _worker(kind, url, instance, csv_path, rows, profile, results):
         if profiler:
             profiler.disable()
         seconds = time.perf_counter() - t
-        peak = _proc_status_kib("VmHWM") if reset else None
+        peak = proc_status_kib("VmHWM") if reset else None
         from sqlalchemy import func, select
 
         from timebank.extensions import db
@@ -381,10 +342,7 @@ def _worker(kind, url, instance, csv_path, rows, profile, results):
             **outcome,
         }
         if profiler:
-            out = io.StringIO()
-            stats = pstats.Stats(profiler, stream=out)
-            stats.sort_stats("tottime").print_stats(25)
-            result["profile"] = out.getvalue()
+            result["profile"] = profile_stats(profiler, tottime=25)
         results.put(result)
     except Exception as exc:  # reported to the parent
         traceback.print_exc()
@@ -394,21 +352,8 @@ def _worker(kind, url, instance, csv_path, rows, profile, results):
 def measure(database, kind: str, csv_path: Path, rows: int, workdir: Path, profile=False) -> dict:
     instance = workdir / f"instance-{database.name}"
     instance.mkdir(exist_ok=True)
-    spawn = multiprocessing.get_context("spawn")
-    results = spawn.Queue()
-    args = (kind, database.url, str(instance), str(csv_path), rows, profile, results)
-    worker = spawn.Process(target=_worker, args=args)
-    meter = CpuMeter(title_marker=database.process_title_marker)
-    worker.start()
-    try:
-        outcome = results.get(timeout=WORKER_TIMEOUT_S)
-        worker.join(timeout=60)
-    finally:
-        if worker.is_alive():
-            worker.kill()
-            worker.join(timeout=10)
-    outcome["other_cpu_pct"] = meter.other_pct()
-    return outcome
+    args = (kind, database.url, str(instance), str(csv_path), rows, profile)
+    return run_in_fresh_process(_worker, args, database.process_title_marker, WORKER_TIMEOUT_S)
 
 
 # --------------------------------------------------------------------- backend
@@ -434,11 +379,11 @@ class BackendRun:
 
 
 def fresh_database(backend: str, args, workdir: Path, label: str):
+    """A fresh database for one measurement (SQLite in a folder of its own)."""
+    folder = workdir / f"sqlite-{label}"
     if backend == "sqlite":
-        folder = workdir / f"sqlite-{label}"
         folder.mkdir(exist_ok=True)
-        return SqliteDatabase(folder)
-    return PostgresDatabase(args.postgres_url)
+    return backend_database(backend, args.postgres_url, folder)
 
 
 def bench_backend(backend: str, args, workdir: Path, files: dict[int, Path]) -> BackendRun:
@@ -467,11 +412,8 @@ def bench_backend(backend: str, args, workdir: Path, files: dict[int, Path]) -> 
                 f"{label}: {outcome['added']:,} added, {outcome['stored']:,} stored, "
                 f"{outcome['rejected']:,} rejected of {rows:,}"
             )
-        elif (outcome.get("other_cpu_pct") or 0) > OTHER_CPU_WARN_PCT:
-            run.warnings.append(
-                f"{label}: other processes used {outcome['other_cpu_pct']:.0f}% of the "
-                "machine's CPU meanwhile; its figures are disturbed"
-            )
+        else:
+            run.warnings += disturbance_warnings(label, outcome.get("other_cpu_pct"))
     run.seconds = round(time.perf_counter() - began, 1)
     return run
 
@@ -530,42 +472,22 @@ def notes(run: BackendRun) -> list[str]:
 
 
 def print_run(run: BackendRun) -> None:
-    header, rows = TABLE_HEADER, table_rows(run)
+    rows = table_rows(run)
     print(f"\n== {run.backend} ({run.server}) ==")
     if rows:
-        widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
-        for i, row in enumerate([header, *rows]):
-            cells = [row[0].ljust(widths[0])] + [
-                c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-            ]
-            print("  ".join(cells))
-            if i == 0:
-                print("  ".join("-" * w for w in widths))
+        print_aligned(TABLE_HEADER, rows)
     if run.ratio is not None:
         print(f"ratio import ÷ bulk insert: {run.ratio:.2f}")
     for line in notes(run):
         print(f"note: {line}")
-    for failure in run.failures:
-        print(f"FAILURE: {failure}")
-    for warning in run.warnings:
-        print(f"warning: {warning}")
+    print_problems(run)
     for m in run.measurements.values():
         if m.get("profile"):
             print(f"\n-- profile: {m['kind']} of {m['rows']:,} rows ({run.backend}) --")
             print(m["profile"])
 
 
-DOC_INTRO = """# Performance
-
-Figures from the benchmarks in `bench/`.
-"""
-
-
 def doc_section(runs: list[BackendRun], facts: dict[str, str]) -> str:
-    wrap = lambda text: textwrap.fill(text, width=88, break_on_hyphens=False)  # noqa: E731
-    bullet = lambda text: textwrap.fill(  # noqa: E731
-        f"- {text}", width=88, subsequent_indent="  ", break_on_hyphens=False
-    )
     method = [
         "**Import**: `timebank.volunteers.imports.import_volunteers` as the console operator, "
         "what `flask volunteers import FILE` runs: a first pass over the file (encoding, row "
@@ -604,21 +526,10 @@ def doc_section(runs: list[BackendRun], facts: dict[str, str]) -> str:
         "",
         *(bullet(m) for m in method),
         "",
-        f"- Machine: {facts['cpus']} CPUs ({facts['cpu_model']}), {facts['memory']} RAM",
-        f"- Python {facts['python']}",
+        *machine_lines(facts),
     ]
-    for key in ("sqlite_server", "postgresql_server"):
-        if key in facts:
-            lines.append(f"- {facts[key]}")
     for run in runs:
-        lines += [
-            "",
-            f"### {run.backend}",
-            "",
-            "| " + " | ".join(TABLE_HEADER) + " |",
-            "|---|---:|---:|---:|---:|---:|---:|",
-            *("| " + " | ".join(row) + " |" for row in table_rows(run)),
-        ]
+        lines += ["", f"### {run.backend}", "", *markdown_table(TABLE_HEADER, table_rows(run))]
         extra = [f"**Failure:** {f}" for f in run.failures] + [f"Note: {w}" for w in run.warnings]
         extra += notes(run)
         if extra:
@@ -632,11 +543,7 @@ def doc_section(runs: list[BackendRun], facts: dict[str, str]) -> str:
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--backends",
-        default="sqlite,postgresql",
-        help="comma-separated: sqlite, postgresql (default: both)",
-    )
+    add_backends_option(parser)
     parser.add_argument("--rows", type=int, default=400_000, help="volunteers (default 400,000)")
     parser.add_argument(
         "--small-rows",
@@ -644,29 +551,15 @@ def parse_args(argv):
         default=None,
         help="volunteers in the memory check's smaller import (default rows/4; 0 skips it)",
     )
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
-        help="admin URL of the PostgreSQL server to create the benchmark database on",
-    )
+    add_postgres_url_option(parser)
     parser.add_argument(
         "--profile",
         action="store_true",
         help=f"only profile an import of {PROFILE_ROWS:,} rows on the first backend",
     )
-    parser.add_argument(
-        "--wait-idle",
-        type=int,
-        default=0,
-        metavar="SECONDS",
-        help="in all, wait up to this long for the machine to be 90%% idle before each measurement",
-    )
-    parser.add_argument(
-        "--write-doc", action="store_true", help="update docs/PERFORMANCE.md with the results"
-    )
-    args = parser.parse_args(argv)
-    args.backends = parse_backends(parser, args.backends)
-    args.wait_until = time.monotonic() + max(0, args.wait_idle)
+    add_wait_idle_option(parser, "each measurement", measure_again=False)
+    add_write_doc_option(parser)
+    args = parse_bench_args(parser, argv)
     if not 1_000 <= args.rows <= 10_000_000:
         parser.error("--rows must be 1,000-10,000,000")
     if args.small_rows is None:
@@ -707,16 +600,10 @@ def main(argv=None) -> int:
     for run in runs:
         print_run(run)
     report = {"machine": facts, "backends": {run.backend: asdict(run) for run in runs}}
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_FILE.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"\nResults written to {RESULTS_FILE.relative_to(ROOT)}")
+    save_results(RESULTS_FILE, report)
     if args.write_doc:
-        write_doc_section(doc_section(runs, facts), DOC_START, DOC_END, DOC_INTRO)
-        print(f"Updated {DOC_FILE.relative_to(ROOT)}")
-    failed = any(run.failures for run in runs)
-    if failed:
-        print("\nFAILED: see the failures above.", file=sys.stderr)
-    return 1 if failed else 0
+        write_doc_section(doc_section(runs, facts), DOC_START, DOC_END)
+    return exit_status(runs)
 
 
 if __name__ == "__main__":

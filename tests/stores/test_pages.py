@@ -345,3 +345,25 @@ def test_a_redemption_is_undone_at_the_store_not_by_a_ledger_reversal(
         with pytest.raises(ValidationFailed) as refused:
             ledger.reverse(root, original, "误操作")
         assert refused.value.code == "cancel_at_the_store"
+
+
+def test_an_administrator_appoints_a_cashier_through_the_pages(app, client, people, store):
+    from timebank.auth.models import RoleGrant
+
+    login(client, "eastadmin")
+    page = text(client.get(f"/admin/users/{people.volunteer.id}", headers=EN))
+    assert f'value="store:{store.id}"' in page
+    granted = client.post(
+        f"/admin/users/{people.volunteer.id}",
+        data={"role": "cashier", "scope": f"store:{store.id}"},
+    )
+    assert granted.status_code == 302
+    with app.test_request_context():
+        grant = db.session.scalar(
+            db.select(RoleGrant).filter_by(user_id=people.volunteer.id, role="cashier")
+        )
+        assert (grant.scope_kind, grant.scope_id) == ("store", store.id)
+    assert people.volunteer.name in text(client.get("/admin/users", headers=EN))
+    client.post("/logout")
+    login(client, "13900000001")
+    assert client.get(f"/stores/{store.id}").status_code == 200

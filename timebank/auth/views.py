@@ -176,6 +176,10 @@ def scope_choices(actor: User) -> dict[str, list[tuple[str, str]]]:
             (f"organization:{o.id}", f"{o.name} ({o.region.name})")
             for o in db.session.scalars(organizations_in_scope(actor))
         ],
+        str(_("Love supermarkets")): [
+            (f"store:{s.id}", f"{s.name} ({s.region.name})")
+            for s in db.session.scalars(stores_in_scope(actor))
+        ],
     }
     if actor.is_superadmin:
         choices[str(_("Everywhere"))] = [("global:0", str(_("Everywhere")))]
@@ -203,16 +207,30 @@ def parse_grant(role_value: str, scope_value: str) -> tuple[Role, int]:
     return role, int(scope_id)
 
 
+def stores_in_scope(actor: User):
+    """Love supermarkets inside the actor's subtree, where they may appoint cashiers."""
+    from timebank.stores.models import Store
+
+    return (
+        db.select(Store)
+        .join(Store.region)
+        .where(in_admin_scope(actor, Region.path))
+        .order_by(Region.path, Store.name)
+    )
+
+
 def users_in_scope(actor: User):
     """Accounts holding a role on a place inside the actor's subtree."""
     from timebank.organizations.models import Organization
     from timebank.stations.models import Station
+    from timebank.stores.models import Store
 
     if actor.is_superadmin:
         return db.select(User).order_by(User.name)
     region_ids = db.select(Region.id).where(in_admin_scope(actor, Region.path))
     station_ids = db.select(Station.id).where(Station.region_id.in_(region_ids))
     org_ids = db.select(Organization.id).where(Organization.region_id.in_(region_ids))
+    store_ids = db.select(Store.id).where(Store.region_id.in_(region_ids))
     grant_users = db.select(RoleGrant.user_id).where(
         db.or_(
             db.and_(RoleGrant.scope_kind == ScopeKind.REGION, RoleGrant.scope_id.in_(region_ids)),
@@ -220,6 +238,7 @@ def users_in_scope(actor: User):
             db.and_(
                 RoleGrant.scope_kind == ScopeKind.ORGANIZATION, RoleGrant.scope_id.in_(org_ids)
             ),
+            db.and_(RoleGrant.scope_kind == ScopeKind.STORE, RoleGrant.scope_id.in_(store_ids)),
         )
     )
     return db.select(User).where(User.id.in_(grant_users)).order_by(User.name)

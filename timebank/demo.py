@@ -361,9 +361,9 @@ def _stores(staff, station, community, people) -> None:
         key="demo:allocation:household",
         memo=f"{today:%Y-%m} 困难群众积分",
     )
-    # 张伟 turned two hours of service into points and redeemed some at the counter.
+    # 张伟 turned twenty hours of service into points and redeemed some at the counter.
     volunteer = people[0]
-    ledger.convert(volunteer, 120, key="demo:convert:1")
+    ledger.convert(volunteer, 20 * 60, key="demo:convert:1")
     redemptions.redeem(
         cashier,
         store,

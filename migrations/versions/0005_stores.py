@@ -67,11 +67,13 @@ def upgrade():
     sa.Column('value_fen', sa.Integer(), nullable=False),
     sa.Column('note', sa.Text(), nullable=False),
     sa.Column('received_by_id', sa.Integer(), nullable=True),
+    sa.Column('request_key', sa.String(length=200), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("donor_kind IN ('person', 'business', 'organization', 'anonymous')", name=op.f('ck_donation_donor_kind_known')),
     sa.ForeignKeyConstraint(['received_by_id'], ['user_account.id'], name=op.f('fk_donation_received_by_id_user_account')),
     sa.ForeignKeyConstraint(['store_id'], ['store.id'], name=op.f('fk_donation_store_id_store')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_donation')),
+    sa.UniqueConstraint('request_key', name=op.f('uq_donation_request_key')),
     sa.UniqueConstraint('serial', name=op.f('uq_donation_serial'))
     )
     with op.batch_alter_table('donation', schema=None) as batch_op:

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from tests.conftest import login
+from tests.stores.conftest import API
 from tests.stores.test_redemption_api import redeem
 from timebank.extensions import db
 from timebank.stores.models import Donation, Goods, Household, StockMovement, Store
@@ -367,3 +368,36 @@ def test_an_administrator_appoints_a_cashier_through_the_pages(app, client, peop
     client.post("/logout")
     login(client, "13900000001")
     assert client.get(f"/stores/{store.id}").status_code == 200
+
+
+def test_a_double_submitted_donation_is_recorded_once(app, client, auth, store, stock):
+    rice = stock(store, "大米 5kg", 30, quantity=0)
+    login(client, "eastcashier")
+    form = text(client.get(f"/stores/{store.id}/donations/new", headers=EN))
+    key = re.search(r'name="key"[^>]*value="([0-9a-f]{32})"', form).group(1)
+    data = {
+        "donor_kind": "person",
+        "donor_name": "李阿姨",
+        "donated_on": "2026-11-30",
+        "lines-0-goods_id": str(rice.id),
+        "lines-0-quantity": "5",
+        "key": key,
+    }
+    first = client.post(f"/stores/{store.id}/donations/new", data=data)
+    second = client.post(f"/stores/{store.id}/donations/new", data=data)  # the double click
+    assert first.status_code == second.status_code == 302
+    assert first.headers["Location"] == second.headers["Location"]  # the same receipt
+    assert reload(app, Goods, rice.id).stock == 5
+
+    body = {
+        "store_id": store.id,
+        "donor_kind": "anonymous",
+        "donated_on": "2026-11-30",
+        "items": [{"goods_id": rice.id, "quantity": 3}],
+    }
+    headers = {**auth("eastcashier"), "Idempotency-Key": "donation-retry-0001"}
+    made = client.post(f"{API}/donations", json=body, headers=headers)
+    again = client.post(f"{API}/donations", json=body, headers=headers)
+    assert made.status_code == again.status_code == 201
+    assert made.json["id"] == again.json["id"]
+    assert reload(app, Goods, rice.id).stock == 8

@@ -1,7 +1,7 @@
 """API: love supermarkets, their goods and stock, donations, redemptions at the counter, and
 the list of households in difficulty."""
 
-from flask import Response, jsonify
+from flask import Response, jsonify, request
 from flask.views import MethodView
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -236,6 +236,8 @@ class Donations(MethodView):
             )
             for item in args["items"]
         ]
+        # Optional here: with it, a retried POST answers the first donation.
+        client_key = request.headers.get("Idempotency-Key", "").strip()[:100]
         donation = services.receive_donation(
             _actor(),
             store,
@@ -245,6 +247,7 @@ class Donations(MethodView):
             donated_on=args["donated_on"],
             items=items,
             note=args["note"],
+            key=caller_key(_actor(), client_key) if client_key else None,
         )
         db.session.commit()
         return donation

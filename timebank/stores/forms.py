@@ -1,6 +1,7 @@
 """Forms of the store pages. Values in yuan are typed with up to two decimals and stored
 in fen; the services check the rest and report every mistake at once."""
 
+import uuid
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
@@ -11,6 +12,7 @@ from wtforms import (
     DecimalField,
     FieldList,
     FormField,
+    HiddenField,
     IntegerField,
     SelectField,
     StringField,
@@ -105,7 +107,14 @@ class DonationForm(Form):
     donated_on = DateField(_l("Date"), [DataRequired(REQUIRED)])
     note = TextAreaField(_l("Note"), [Optional(), Length(max=1000)], render_kw={"rows": 2})
     lines = FieldList(FormField(DonationLineForm), min_entries=6, max_entries=30)
+    # Rendered once per form: a double-clicked submit records the donation once.
+    key = HiddenField()
     submit = SubmitField(_l("Record the donation"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_submitted() or not self.key.data:
+            self.key.data = uuid.uuid4().hex
 
 
 class CancelForm(Form):

@@ -189,6 +189,8 @@ class Donation(db.Model):
     value_fen: Mapped[int] = mapped_column(default=0)  # estimated value, in fen
     note: Mapped[str] = mapped_column(Text, default="")
     received_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # The form's (or API caller's) key: a double-clicked submit records the donation once.
+    request_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     store: Mapped[Store] = relationship()

@@ -448,10 +448,14 @@ def receive_donation(
     items: list[DonationItem],
     donor_phone: str = "",
     note: str = "",
+    key: str | None = None,
 ) -> Donation:
     """Record goods received: stock rises through one movement per line, and the receipt
-    gets a serial number."""
+    gets a serial number. With a key, the same submission sent twice records once and
+    answers the first donation."""
     ensure(can_run_store(actor, store))
+    if key and (done := db.session.scalar(db.select(Donation).filter_by(request_key=key))):
+        return done
     problems = Problems()
     donor_name = (donor_name or "").strip()
     if donor_kind not in set(DonorKind):
@@ -490,9 +494,15 @@ def receive_donation(
         value_fen=sum(item.value_fen for item in items),
         note=(note or "").strip()[:1000],
         received_by_id=getattr(actor, "id", None),
+        request_key=key or None,
     )
-    db.session.add(donation)
-    db.session.flush()
+    # Two copies of one submission at once meet at the unique key: the second waits for
+    # the first (PostgreSQL) or runs after it (SQLite) and answers 409.
+    insert_unique(
+        db.session,
+        donation,
+        Conflict(_("This donation has just been recorded."), code="already_recorded"),
+    )
     donation.serial = _serial("JZ", store, donation.id, donated_on)
     # Existing goods in id order, as redemptions lock them: no deadlock between the two.
     for item in sorted(items, key=lambda i: (i.goods_id is None, i.goods_id or 0)):

@@ -298,6 +298,7 @@ def donation_new(store_id: int):
                 donated_on=form.donated_on.data,
                 items=_donation_items(form),
                 note=form.note.data or "",
+                key=f"form:{_actor().id}:{form.key.data[:64]}",
             )
         except DomainError as exc:
             db.session.rollback()

@@ -131,6 +131,14 @@ def region_account(region, kind: AccountKind, currency: Currency | None = None) 
     return _account(f"region:{region.id}", kind, currency, region_id=region.id)
 
 
+def store_account(store) -> Account:
+    """A love supermarket's takings of redeemed points: aggregated, so busy counters share
+    no row lock."""
+    return _account(
+        f"store:{store.id}", AccountKind.SALES, Currency.POINTS, region_id=store.region_id
+    )
+
+
 def balance_of(account: Account) -> int:
     """The balance: kept on the row, or summed from entries for sources and sinks."""
     if not account.aggregated:

@@ -24,7 +24,7 @@ from timebank.ledger import services as ledger
 from timebank.ledger.api import IDEMPOTENCY_HEADER, caller_key
 from timebank.ledger.models import TransactionKind
 from timebank.stores import services as stores
-from timebank.stores.redemptions import check_ticket, sales_account
+from timebank.stores.redemptions import check_ticket
 
 bp = Blueprint("bench", __name__, url_prefix="/_bench")
 
@@ -66,7 +66,7 @@ def debit():
         TransactionKind.REDEMPTION,
         [
             ledger.Leg(ledger.points_account(resident), -points),
-            ledger.Leg(sales_account(store), points),
+            ledger.Leg(ledger.store_account(store), points),
         ],
         key=caller_key(actor, key),
         actor=actor,

@@ -17,7 +17,7 @@ from timebank.core.errors import Conflict, NotFound, PermissionDenied, Validatio
 from timebank.core.security import ensure
 from timebank.extensions import db
 from timebank.ledger import services as ledger
-from timebank.ledger.models import Account, AccountKind, Currency, Transaction, TransactionKind
+from timebank.ledger.models import Account, AccountKind, Transaction, TransactionKind
 from timebank.regions.models import Region
 from timebank.stores import services
 from timebank.stores.models import (
@@ -42,13 +42,6 @@ class RedemptionRefused(Conflict):
 
 
 # -- the resident at the counter -------------------------------------------------------------
-
-
-def sales_account(store: Store) -> Account:
-    """Where a store's redeemed points go: aggregated, so busy counters share no row lock."""
-    return ledger._account(
-        f"store:{store.id}", AccountKind.SALES, Currency.POINTS, region_id=store.region_id
-    )
 
 
 def identify(code: str) -> User:
@@ -260,14 +253,12 @@ def redeem(actor, store: Store, user: User, lines, *, key: str) -> Result:
     if (done := _existing(key, print_)) is not None:
         return Result(done, replayed=True, balance=balance)
 
-    goods_by_id = {}
-    for goods_id in sorted(cart):
-        goods = services.get_goods(store, goods_id)
+    goods_by_id = services.goods_by_ids(store, cart)
+    for goods in goods_by_id.values():
         if not goods.active:
             raise RedemptionRefused(
                 _("%(goods)s is not available now.", goods=goods.name), code="goods_inactive"
             )
-        goods_by_id[goods_id] = goods
     total = sum(goods_by_id[g].points_price * q for g, q in cart.items())
     if total > balance:
         raise RedemptionRefused(
@@ -333,7 +324,7 @@ def redeem(actor, store: Store, user: User, lines, *, key: str) -> Result:
         )
     posted = ledger.post(
         TransactionKind.REDEMPTION,
-        [ledger.Leg(account, -total), ledger.Leg(sales_account(store), total)],
+        [ledger.Leg(account, -total), ledger.Leg(ledger.store_account(store), total)],
         key=f"redemption:{key}",
         actor=actor,
         memo=_("Redeemed at %(store)s", store=store.name)[:200],
@@ -403,7 +394,7 @@ def cancel(actor, redemption: Redemption, reason: str) -> Redemption:
     posted = ledger.post(
         TransactionKind.REDEMPTION_CANCEL,
         [
-            ledger.Leg(sales_account(store), -redemption.points),
+            ledger.Leg(ledger.store_account(store), -redemption.points),
             ledger.Leg(account, redemption.points),
         ],
         key=f"redemption-cancel:{redemption.id}",

@@ -31,6 +31,7 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
 
     register_extensions(app)
     _import_models()
+    _connect_receivers()
     register_blueprints(app)
     register_errorhandlers(app)
     register_request_hooks(app)
@@ -92,9 +93,17 @@ def _import_models() -> None:
     import timebank.ledger.models  # noqa: F401
     import timebank.organizations.models  # noqa: F401
     import timebank.regions.models  # noqa: F401
+    import timebank.reports.models  # noqa: F401
     import timebank.stations.models  # noqa: F401
     import timebank.stores.models  # noqa: F401
     import timebank.volunteers.models  # noqa: F401
+
+
+def _connect_receivers() -> None:
+    """Signal receivers: the reports' rollups follow every change in its transaction."""
+    from timebank.reports.rollups import connect
+
+    connect()
 
 
 def register_blueprints(app: Flask) -> None:
@@ -116,6 +125,12 @@ def register_blueprints(app: Flask) -> None:
     from timebank.organizations.views import teams as teams_views
     from timebank.regions.api import blp as regions_api
     from timebank.regions.views import bp as regions_views
+    from timebank.reports.api import blp as reports_api
+    from timebank.reports.certificate_views import bp as certificates_views
+    from timebank.reports.certificates_api import blp as certificates_api
+    from timebank.reports.project_views import bp as projects_views
+    from timebank.reports.projects_api import blp as projects_api
+    from timebank.reports.views import bp as reports_views
     from timebank.stations.api import blp as stations_api
     from timebank.stations.views import bp as stations_views
     from timebank.stores.api import blp as stores_api
@@ -140,6 +155,9 @@ def register_blueprints(app: Flask) -> None:
         event_screens,
         stores_views,
         store_counter,
+        reports_views,
+        certificates_views,
+        projects_views,
         api_docs,
     ):
         app.register_blueprint(blueprint)
@@ -154,6 +172,9 @@ def register_blueprints(app: Flask) -> None:
         volunteers_api,
         events_api,
         stores_api,
+        reports_api,
+        certificates_api,
+        projects_api,
     ):
         api.register_blueprint(blp, url_prefix=f"/api/v1{blp.url_prefix or ''}")
         # API CSRF is checked in auth.login: bearer calls are exempt, cookie calls are not.

@@ -229,7 +229,26 @@ def events_finish_ended():
     click.echo(f"{len(finished)} event(s) finished.")
 
 
+reports = click.Group("reports", help="Dashboards' rollup tables.")
+
+
+@reports.command("rebuild-rollups")
+@with_appcontext
+def reports_rebuild_rollups():
+    """Recompute every rollup table from the base tables (after an upgrade or a bulk load)."""
+    from timebank.reports.rollups import rebuild
+
+    for table, rows in rebuild().items():
+        click.echo(f"{table}: {rows} rows")
+    db.session.commit()
+
+
+demo = click.Group("demo", help="Synthetic data for demonstrations and benchmarks.")
+
+
 def register(app) -> None:
+    app.cli.add_command(reports)
+    app.cli.add_command(demo)
     app.cli.add_command(create_admin)
     app.cli.add_command(seed_demo)
     app.cli.add_command(ledger)

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, update
 
 from timebank.audit.services import record
+from timebank.core import signals
 from timebank.core.db import utcnow
 from timebank.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from timebank.core.security import SYSTEM, can_staff_station, ensure
@@ -118,6 +119,7 @@ def approve(actor, service_record: ServiceRecord) -> ServiceRecord:
         db.session.refresh(service_record)
         raise Conflict(_("Someone else has just decided this record."), code="already_decided")
     db.session.refresh(service_record)
+    signals.service_approved.send(service_record)
     if service_record.minutes > 0:
         posted = ledger.credit_service(
             service_record.user,

@@ -146,6 +146,10 @@ class Transaction(db.Model):
     reverses_id: Mapped[int | None] = mapped_column(
         ForeignKey("ledger_transaction.id"), unique=True
     )
+    # Where it counts in reports: the region served (credits), the person's community
+    # (conversions), the budget's region (allocations), the store's (redemptions); a
+    # reversal takes its original's. Not part of the hash: it describes, it does not move.
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("region.id"))
     # Digest of the transaction and all its entries; `flask ledger verify` recomputes it.
     hash: Mapped[str] = mapped_column(String(64))
 

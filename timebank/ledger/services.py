@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from timebank.audit.services import record
+from timebank.core import signals
 from timebank.core.db import utcnow
 from timebank.core.errors import Conflict, NotFound, ValidationFailed
 from timebank.core.security import administered_regions, can_admin_region, ensure
@@ -233,6 +234,7 @@ def post(
     memo: str = "",
     reverses: Transaction | None = None,
     request: dict | None = None,
+    region=None,
 ) -> Posted:
     """Record one balanced transaction, exactly once per key.
 
@@ -243,7 +245,7 @@ def post(
 
     `request` describes what the caller asked (defaults to the legs and memo): that is
     what a retry with the same key must match. A caller passing it has already called
-    replay() with it.
+    replay() with it. `region` is where the transaction counts in reports.
     """
     if not key or len(key) > 200:
         raise ValidationFailed(
@@ -266,9 +268,10 @@ def post(
         print_ = fingerprint(str(kind), request)
     try:
         with db.session.begin_nested():
-            return Posted(
-                _insert(kind, legs, pairs, key, print_, actor, memo, reverses_id), replayed=False
-            )
+            tx = _insert(kind, legs, pairs, key, print_, actor, memo, reverses_id, region)
+            # Listeners (the reports' rollups) write in this same savepoint and transaction.
+            signals.transaction_posted.send(tx, legs=legs, reverses=reverses)
+            return Posted(tx, replayed=False)
     except IntegrityError:
         # A concurrent request with the same key won the race: answer as a replay.
         if done := _existing(key, print_):
@@ -276,8 +279,9 @@ def post(
         raise
 
 
-def _insert(kind, legs, pairs, key, print_, actor, memo, reverses_id) -> Transaction:
+def _insert(kind, legs, pairs, key, print_, actor, memo, reverses_id, region) -> Transaction:
     tx = Transaction(
+        region_id=region if isinstance(region, int) or region is None else region.id,
         kind=kind,
         idempotency_key=key,
         fingerprint=print_,
@@ -383,6 +387,7 @@ def credit_service(volunteer, minutes: int, region, *, key: str, actor=None, mem
         actor=actor,
         memo=memo,
         request=request,
+        region=region,
     )
     if not posted.replayed:
         stars.refresh_for_user(volunteer)
@@ -501,6 +506,8 @@ def convert(user, minutes: int, *, key: str, actor=None) -> Posted:
         actor=actor or user,
         memo=memo,
         request=request,
+        # Counted where the person lives, whichever region set the rate.
+        region=home_of(user),
     )
 
 
@@ -562,6 +569,7 @@ def donate_to_pool(user, region, minutes: int, *, key: str, memo: str = "") -> P
         actor=user,
         memo=memo,
         request=request,
+        region=region,
     )
 
 
@@ -575,7 +583,7 @@ def _staff_grant(
     amount = _positive(amount, field)
     ensure(can_allocate(actor, region, person))
     legs = [Leg(region_account(region, source_kind), -amount), Leg(target(person), amount)]
-    posted = post(kind, legs, key=key, actor=actor, memo=memo, request=request)
+    posted = post(kind, legs, key=key, actor=actor, memo=memo, request=request, region=region)
     record(actor, action, posted.transaction, region=region, person_id=person.id, **{field: amount})
     return posted
 
@@ -649,6 +657,7 @@ def reverse(actor, original: Transaction, reason: str, *, key: str | None = None
             memo=reason,
             reverses=original,
             request=request,
+            region=original.region_id,
         )
     except IntegrityError:  # reversed meanwhile under another key: reverses_id is unique
         raise Conflict(already) from None

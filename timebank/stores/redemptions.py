@@ -12,6 +12,7 @@ from sqlalchemy import func, update
 
 from timebank.audit.services import record
 from timebank.auth.models import User
+from timebank.core import signals
 from timebank.core.db import utcnow
 from timebank.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from timebank.core.security import ensure
@@ -329,9 +330,11 @@ def redeem(actor, store: Store, user: User, lines, *, key: str) -> Result:
         actor=actor,
         memo=_("Redeemed at %(store)s", store=store.name)[:200],
         request=request,
+        region=store.region_id,
     )
     redemption.transaction_id = posted.transaction.id
     db.session.flush()
+    signals.redemption_completed.send(redemption)
     record(
         actor,
         "redemption.create",
@@ -402,8 +405,10 @@ def cancel(actor, redemption: Redemption, reason: str) -> Redemption:
         memo=reason[:200],
         # Names the debit it gives back; the ledger keeps one reversal per transaction.
         reverses=db.session.get(Transaction, redemption.transaction_id),
+        region=store.region_id,
     )
     redemption.cancel_transaction_id = posted.transaction.id
+    signals.redemption_cancelled.send(redemption)
     record(
         actor,
         "redemption.cancel",

@@ -1,0 +1,1 @@
+"""Reports: dashboards, exports, service-record certificates and project evaluations."""

@@ -295,6 +295,8 @@ class ServiceRecord(db.Model):
         known_values("state", RecordState),
         Index("ix_service_record_event_id_state", "event_id", "state"),
         Index("ix_service_record_region_id_state", "region_id", "state"),
+        # Reports: who served in an area over a period (active volunteers, certificates).
+        Index("ix_service_record_served_on_region_id", "served_on", "region_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -94,6 +94,14 @@ class Config:
     # Staff entries (补录) above this many minutes per volunteer need a second staff member.
     STAFF_ENTRY_SECOND_APPROVAL_MINUTES = 240
 
+    # Certificates (志愿服务记录证明). The public verify page and API share this limit.
+    CERTIFICATE_VERIFY_LIMIT_PER_IP = "30 per minute; 300 per hour"
+    # The issuing system's name printed on certificates; empty: the app's translated name.
+    CERTIFICATE_ISSUER_NAME = ""
+    # A TrueType CJK font (.ttf/.ttc) embedded in PDFs; empty: known Debian paths, else
+    # reportlab's built-in STSong-Light (not embedded, the reader supplies the glyphs).
+    CJK_FONT_PATH = ""
+
     API_TITLE = "Timebank API"
     API_VERSION = "v1"
     OPENAPI_VERSION = "3.0.3"

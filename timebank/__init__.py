@@ -128,6 +128,7 @@ def register_blueprints(app: Flask) -> None:
     from timebank.reports.api import blp as reports_api
     from timebank.reports.certificate_views import bp as certificates_views
     from timebank.reports.certificates_api import blp as certificates_api
+    from timebank.reports.export_views import bp as exports_views
     from timebank.reports.project_views import bp as projects_views
     from timebank.reports.projects_api import blp as projects_api
     from timebank.reports.views import bp as reports_views
@@ -158,6 +159,7 @@ def register_blueprints(app: Flask) -> None:
         reports_views,
         certificates_views,
         projects_views,
+        exports_views,
         api_docs,
     ):
         app.register_blueprint(blueprint)

@@ -62,6 +62,8 @@ def test_the_id_number_leaks_nowhere(app, client, places, people, caplog):
         f"/staff/volunteers/{volunteer_id}",
         f"/staff/volunteers/{volunteer_id}/card",
         "/admin/audit/",
+        "/exports/volunteers.csv",
+        f"/exports/volunteers.csv?q={tail}",
     ):
         seen[path] = admin.get(path).text
     staff_token = token_for(client, "eaststaff")

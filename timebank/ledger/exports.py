@@ -1,25 +1,26 @@
 """Statements: an account's entries over a period, for the pages and as CSV or XLSX downloads."""
 
-import csv
-import io
 from datetime import date, datetime, time, timedelta
 
-from flask import Response, send_file, stream_with_context
-from flask_babel import format_number, get_timezone, ngettext, to_user_timezone
+from flask import Response
+from flask_babel import format_number, get_timezone, ngettext
 from flask_babel import gettext as _
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
 from sqlalchemy.orm import contains_eager
 
+from timebank.core import exports
 from timebank.extensions import db
 from timebank.ledger.models import Account, Currency, Entry, Transaction, TransactionKind
 
-CSV_CHUNK = 16 * 1024
 EXPORT_BATCH = 500
-XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-# A cell starting with one of these is run as a formula by spreadsheet programs.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# The generic machinery moved to core.exports; these names stay importable from here for
+# the modules (reports among them) that took them from the ledger before.
+CSV_CHUNK = exports.CSV_CHUNK
+FORMULA_STARTS = exports.FORMULA_STARTS
+XLSX_MIMETYPE = exports.XLSX_MIMETYPE
+_safe = exports.safe
+_sheet_title = exports.clean_sheet_title
+# Time, No., Type, Details, Amount, Balance, By.
+XLSX_WIDTHS = (20, 8, 22, 40, 14, 14, 14)
 
 
 def format_duration(minutes: int | None, signed: bool = False) -> str:
@@ -118,79 +119,42 @@ def _headers(currency: str, with_actor: bool) -> list[str]:
 
 def _row(entry: Entry, with_actor: bool) -> list:
     tx = entry.transaction
-    local = to_user_timezone(tx.created_at).replace(tzinfo=None, microsecond=0)
-    row = [local, tx.id, str(tx.kind_enum.label), describe(entry), entry.amount]
+    row = [
+        exports.local_datetime(tx.created_at),
+        tx.id,
+        str(tx.kind_enum.label),
+        describe(entry),
+        entry.amount,
+    ]
     row.append(entry.balance_after)
     if with_actor:
         row.append(tx.actor.name if tx.actor else _("system"))
     return row
 
 
-def _safe(value):
-    """Text that a spreadsheet will show, not run."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
 def _entries(query):
     return db.session.scalars(query.execution_options(yield_per=EXPORT_BATCH))
 
 
+def _rows(query, with_actor: bool):
+    for entry in _entries(query):
+        yield _row(entry, with_actor)
+
+
 def csv_response(account: Account, query, filename: str, with_actor: bool = False) -> Response:
     """Streamed, row by row, so a long statement never sits in memory whole."""
-
-    def generate():
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        buffer.write("\ufeff")  # so that Excel reads the Chinese as UTF-8
-        writer.writerow(_headers(account.currency, with_actor))
-        for entry in _entries(query):
-            row = _row(entry, with_actor)
-            row[0] = row[0].isoformat(sep=" ")
-            writer.writerow([_safe(value) for value in row])
-            if buffer.tell() > CSV_CHUNK:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
-    return Response(
-        stream_with_context(generate()),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+    return exports.csv_response(
+        filename, _headers(account.currency, with_actor), _rows(query, with_actor)
     )
 
 
 def xlsx_response(
     account: Account, query, filename: str, title: str, with_actor: bool = False
 ) -> Response:
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title=_sheet_title(title))
-    sheet.freeze_panes = "A2"
-    for column, width in zip("ABCDEFG", (20, 8, 22, 40, 14, 14, 14), strict=True):
-        sheet.column_dimensions[column].width = width
-    bold = Font(bold=True)
-    header = []
-    for text in _headers(account.currency, with_actor):
-        cell = WriteOnlyCell(sheet, value=text)
-        cell.font = bold
-        header.append(cell)
-    sheet.append(header)
-    for entry in _entries(query):
-        row = [_safe(value) for value in _row(entry, with_actor)]
-        stamp = WriteOnlyCell(sheet, value=row[0])
-        stamp.number_format = "yyyy-mm-dd hh:mm:ss"
-        sheet.append([stamp, *row[1:]])
-    data = io.BytesIO()
-    workbook.save(data)
-    data.seek(0)
-    return send_file(
-        data, mimetype=XLSX_MIMETYPE, as_attachment=True, download_name=f"{filename}.xlsx"
+    return exports.xlsx_response(
+        filename,
+        _headers(account.currency, with_actor),
+        _rows(query, with_actor),
+        title,
+        widths=XLSX_WIDTHS,
     )
-
-
-def _sheet_title(title: str) -> str:
-    # Excel refuses these characters in a sheet name, and more than 31 of any.
-    cleaned = "".join(" " if c in "[]:*?/\\" else c for c in title).strip()
-    return cleaned[:31] or "Sheet"

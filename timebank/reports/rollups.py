@@ -12,9 +12,9 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import Date, case, cast, delete, exists, func, literal, select
+from sqlalchemy import Date, case, cast, delete, event, exists, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from timebank.core import signals
 from timebank.events.models import Event, RecordState, ServiceRecord
@@ -55,17 +55,65 @@ def local_day_sql(column):
 # -- keeping them current ---------------------------------------------------------------
 
 
+PENDING = "timebank.rollups.pending"
+
+
 def _upsert(model, key: dict, increments: dict) -> None:
-    """Add increments to the row with that key, creating it at zero first if needed."""
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = model.__table__
-    statement = insert(table).values(**key, **increments)
-    statement = statement.on_conflict_do_update(
-        index_elements=list(key),
-        set_={name: table.c[name] + statement.excluded[name] for name in increments},
-    )
-    db.session.execute(statement)
+    """Note an increment; it is written when the transaction commits (see _write_pending).
+
+    Writing at commit, every row in one sorted order, is what keeps two transactions that
+    touch the same rollup rows (two batch approvals in one street) from deadlocking, and
+    holds each row's lock only for the commit itself.
+    """
+    session = db.session()
+    # Tagged with the innermost transaction: a savepoint rolled back takes its notes along.
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(PENDING, []).append((transaction, model, key, increments))
+
+
+def _write_pending(session) -> None:
+    if session.in_nested_transaction():
+        return
+    pending = session.info.pop(PENDING, None)
+    if not pending:
+        return
+    totals: dict[tuple, dict] = {}
+    for _transaction, model, key, increments in pending:
+        row = totals.setdefault(
+            (model.__tablename__, tuple(key.values()), model, tuple(key)),
+            dict.fromkeys(increments, 0),
+        )
+        for name, value in increments.items():
+            row[name] += value
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    for (_name, values, model, names), increments in sorted(totals.items(), key=lambda i: i[0][:2]):
+        table = model.__table__
+        statement = insert(table).values(**dict(zip(names, values, strict=True)), **increments)
+        statement = statement.on_conflict_do_update(
+            index_elements=list(names),
+            set_={name: table.c[name] + statement.excluded[name] for name in increments},
+        )
+        session.execute(statement)
+
+
+def _forget_rolled_back(session, previous_transaction) -> None:
+    pending = session.info.get(PENDING)
+    if not pending:
+        return
+
+    def inside(transaction) -> bool:
+        while transaction is not None:
+            if transaction is previous_transaction:
+                return True
+            transaction = transaction.parent
+        return False
+
+    session.info[PENDING] = [note for note in pending if not inside(note[0])]
+
+
+def _forget_at_end(session, transaction) -> None:
+    if transaction.parent is None:  # the whole transaction is over, committed or not
+        session.info.pop(PENDING, None)
 
 
 def on_service_approved(service_record: ServiceRecord, **_) -> None:
@@ -154,7 +202,11 @@ def on_redemption_cancelled(redemption: Redemption, **_) -> None:
 
 
 def connect() -> None:
-    """Attach the receivers (idempotent: blinker keeps one connection per receiver)."""
+    """Attach the receivers and the session hooks (idempotent)."""
+    if not event.contains(Session, "before_commit", _write_pending):
+        event.listen(Session, "before_commit", _write_pending)
+        event.listen(Session, "after_soft_rollback", _forget_rolled_back)
+        event.listen(Session, "after_transaction_end", _forget_at_end)
     signals.service_approved.connect(on_service_approved)
     signals.transaction_posted.connect(on_transaction_posted)
     signals.redemption_completed.connect(on_redemption_completed)

@@ -220,6 +220,10 @@ class Writer:
             self.flush()
 
     def flush(self) -> None:
+        if not self.conn.in_transaction():
+            # The driver is handed rows directly: without this BEGIN, SQLite (whose
+            # driver-level transactions the app switches off) would commit every row.
+            self.conn.begin()
         for table, rows in self.buffers.items():
             if rows:
                 self._write(table, rows)

@@ -2,8 +2,9 @@
 
 import csv
 import io
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
@@ -55,7 +56,7 @@ def _approved(volunteer, event, minutes, served_on):
 def city(app, places, people):
     """East: three volunteers (one pending), a station event and a team event with four
     approved services (one reversed), a conversion, an allocation, a store with a donation
-    and a redemption. West: one volunteer, one service. Hand-counted below."""
+    and a redemption. West: two volunteers, one service. Hand-counted below."""
     with app.test_request_context():
         # Loaded again: page and API tests push no context, so the fixtures' objects are
         # detached here.
@@ -76,6 +77,7 @@ def city(app, places, people):
         a, b = person(1, places.east_c), person(2, places.east_c)
         person(3, places.east_c, verified=False)
         w = person(4, places.west_c)
+        person(5, places.west_c)
         team = places.east_team
         add_member(SYSTEM, team, a)
         station_event = factories.event(places.east_station, starts_in=-3000)
@@ -111,15 +113,21 @@ def city(app, places, people):
         return {"store": store.id, "team": team.id}
 
 
+def _since() -> date:
+    """Sixty local days ago: periods start there, so that the tests hold in January too."""
+    return datetime.now(ZoneInfo("Asia/Shanghai")).date() - timedelta(days=60)
+
+
 def _summary(scope, start=None, end=None):
-    start, end = figures.check_period(start, end, today())
+    # The last sixty days by default, not "this year", so that the test holds in January.
+    start, end = figures.check_period(start or _since(), end, today())
     return figures.summary(scope, start, end)
 
 
 def test_figures_per_scope_match_hand_counts(ctx, places, city):
     district = _summary(figures.Scope.of_region(places.district))
-    assert district.volunteers == 4 and district.new_volunteers == 4
-    assert district.verified_volunteers == 3
+    assert district.volunteers == 5 and district.new_volunteers == 5
+    assert district.verified_volunteers == 4
     assert district.active_volunteers == 3  # a, b (station event) and w; b's reversal aside
     assert (district.teams, district.stations) == (2, 2)
     assert district.events_held == 3
@@ -130,28 +138,33 @@ def test_figures_per_scope_match_hand_counts(ctx, places, city):
     assert district.points_redeemed == 60 and district.points_outstanding == 190
     assert (district.donations, district.donations_value_fen) == (1, 50_00)  # the line's value
     assert (district.redemptions, district.goods_redeemed) == (1, 2)
-    assert district.stars is not None and sum(district.stars.values()) == 4
+    assert sum(district.stars.values()) == 5 and set(district.stars) <= {0, 1, 2, 3, 4, 5}
     assert [r.name for r in district.top_stations] == ["东一站", "西一站"]
     assert [(r.name, r.people_times, r.minutes) for r in district.top_teams] == [
         ("东街服务队", 1, 60)
     ]
-    month = today().strftime("%Y-%m")
-    this_month = [m for m in district.months if m.month == month]
-    if (today() - timedelta(days=2)).month == today().month:
-        assert this_month[0].minutes == 315 and this_month[0].people_times == 4
+    served = (today() - timedelta(days=2)).strftime("%Y-%m")
+    month = next(m for m in district.months if m.month == served)
+    assert (month.minutes, month.people_times) == (315, 4)
+    assert sum(m.people_times for m in district.months) == 4
 
     west = _summary(figures.Scope.of_region(places.west))
-    assert (west.volunteers, west.people_times, west.service_minutes) == (1, 1, 45)
+    assert (west.volunteers, west.people_times, west.service_minutes) == (2, 1, 45)
+    assert west.stars is None  # two people: too few to show who has which level
     assert (west.points_converted, west.points_redeemed, west.donations) == (0, 0, 0)
 
     station = _summary(figures.Scope.of_station(places.east_station))
     assert (station.people_times, station.service_minutes, station.events_held) == (2, 210, 1)
     assert station.teams is None and station.donations == 1
+    # Its stores' redemptions; conversions belong to the community, not to the station.
+    assert (station.points_redeemed, station.redemptions) == (60, 1)
+    assert station.points_converted is None and station.points_allocated is None
+    assert station.points_outstanding == 190  # residents of its community
 
     team = _summary(figures.Scope.of_team(db.session.get(type(places.east_team), city["team"])))
     assert (team.volunteers, team.people_times, team.service_minutes) == (1, 1, 60)
     assert team.active_volunteers == 1 and team.donations is None
-    assert team.points_outstanding == 200 - 60
+    assert team.points_outstanding is None and team.stars is None  # a member's own figures
 
     store_scope = figures.Scope.of_store(db.session.get(stores.Store, city["store"]))
     store = _summary(store_scope)
@@ -165,7 +178,7 @@ def test_figures_per_scope_match_hand_counts(ctx, places, city):
 
 def test_dashboard_page_shows_figures_and_charts(client, places, people, city):
     login(client, "district")
-    page = client.get("/reports/")
+    page = client.get(f"/reports/?start={_since()}")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert 'data-figure="people_times"' in html and 'id="chart-hours"' in html
@@ -174,7 +187,7 @@ def test_dashboard_page_shows_figures_and_charts(client, places, people, city):
 
 def test_exports_agree_with_the_dashboard(client, places, people, city):
     login(client, "eastadmin")
-    args = f"scope=region:{places.east.id}"
+    args = f"scope=region:{places.east.id}&start={_since()}"
     api = client.get(f"/api/v1/reports/summary?{args}").get_json()
     book = load_workbook(io.BytesIO(client.get(f"/reports/summary.xlsx?{args}").data))
     cells = {row[0]: row[1] for row in book.active.iter_rows(values_only=True) if row[0]}
@@ -209,7 +222,8 @@ def test_bad_input_and_foreign_scopes(app, client, places, people, city):
     api = client.get(f"/api/v1/reports/summary?region_id={places.east.id}", headers=bearer(token))
     assert api.status_code == 404  # staff see their station, not the street above it
     mine = client.get(
-        f"/api/v1/reports/summary?scope=station:{places.east_station.id}", headers=bearer(token)
+        f"/api/v1/reports/summary?scope=station:{places.east_station.id}&start={_since()}",
+        headers=bearer(token),
     )
     assert mine.status_code == 200 and mine.get_json()["people_times"] == 2
     backwards = client.get(

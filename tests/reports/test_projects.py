@@ -354,7 +354,7 @@ def _fields(response, status=422):
     return response.json["error"].get("fields", {})
 
 
-def test_creating_refuses_bad_periods_and_other_organizers(client, auth, places, people):
+def test_creating_refuses_bad_periods_and_other_organizers(client, auth, places, people, world):
     headers = auth("eaststaff")
     body = {
         "name": "项目",
@@ -394,6 +394,16 @@ def test_creating_refuses_bad_periods_and_other_organizers(client, auth, places,
     )
     assert team.status_code == 201, team.json
     assert team.json["organizer"] == "东街服务队"
+    # ...and no love supermarket: the store in its street is run by others, whose
+    # redemptions the leader never sees.
+    leader_links = client.post(
+        f"{API}/{team.json['id']}/stores",
+        json={"store_id": world.store_id},
+        headers=auth("eastleader"),
+    )
+    assert "store_id" in _fields(leader_links)
+    offered = client.get(f"{API}/{team.json['id']}/stores", headers=auth("eastleader"))
+    assert offered.status_code == 200 and offered.json["candidates"] == []
 
 
 def test_links_refuse_events_and_stores_outside_the_organizer(app, client, auth, places, world):

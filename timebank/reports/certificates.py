@@ -22,6 +22,7 @@ from timebank.regions.models import Region
 from timebank.reports.models import Certificate
 from timebank.stations.models import Station
 from timebank.volunteers import services as volunteers
+from timebank.volunteers.identity import mask_name
 from timebank.volunteers.models import Volunteer
 
 MAX_PERIOD_YEARS = 10
@@ -38,14 +39,9 @@ CODE_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,32}")
 
 
 def mask_holder_name(name: str) -> str:
-    """张伟 → 张*, 张三伟 → 张*伟, 欧阳娜娜 → 欧**娜: the ends stay, so a reader can match
-    the paper in their hand, and nobody learns a whole name from a code."""
-    name = (name or "").strip()
-    if len(name) <= 1:
-        return name
-    if len(name) == 2:
-        return name[0] + "*"
-    return name[0] + "*" * (len(name) - 2) + name[-1]
+    """The name as every public or masked page shows it (张伟 → 张*, 欧阳娜娜 → 欧***): the
+    reader holds the paper with the whole name; the page only has to agree with it."""
+    return mask_name(name)
 
 
 # -- the facts ------------------------------------------------------------------------------

@@ -33,6 +33,8 @@ from timebank.volunteers.models import Volunteer, VolunteerStatus
 
 MAX_PERIOD_DAYS = 366 * 10
 RANKING_SIZE = 10
+# Distributions over fewer people than this would tell one person's star level.
+SMALLEST_GROUP = 5
 
 
 @dataclass(frozen=True)
@@ -249,6 +251,8 @@ def summary(scope: Scope, start: date, end: date) -> Summary:
             .group_by(Volunteer.star_level)
         )
         result.stars = {level: count for level, count in stars}
+        if sum(result.stars.values()) < SMALLEST_GROUP:
+            result.stars = None
         for day, count in db.session.execute(
             select(func.min(Volunteer.created_at), func.count())
             .where(who, Volunteer.created_at >= low, Volunteer.created_at < high)
@@ -317,7 +321,8 @@ def summary(scope: Scope, start: date, end: date) -> Summary:
             )
 
     # -- points ---------------------------------------------------------------------------
-    if scope.kind in ("region", "station"):
+    # Flows by region: a station's are its stores' (below), not its whole community's.
+    if scope.kind == "region":
         flows = dict.fromkeys(
             (TransactionKind.CONVERSION, TransactionKind.ALLOCATION, TransactionKind.REDEMPTION),
             0,
@@ -338,12 +343,10 @@ def summary(scope: Scope, start: date, end: date) -> Summary:
         result.points_converted = flows[TransactionKind.CONVERSION]
         result.points_allocated = flows[TransactionKind.ALLOCATION]
         result.points_redeemed = flows[TransactionKind.REDEMPTION]
-    if scope.kind in ("region", "station", "team"):
-        holders = (
-            select(Membership.user_id).where(Membership.organization_id == scope.id)
-            if scope.kind == "team"
-            else select(User.id).where(User.region_id.in_(_in_subtree(scope.path)))
-        )
+    # Balances of the people living in the area. Not for a team: a leader sees members
+    # masked, and a small team's total would be one member's balance.
+    if scope.kind in ("region", "station"):
+        holders = select(User.id).where(User.region_id.in_(_in_subtree(scope.path)))
         # Balances now: points held today, whatever the period.
         result.points_outstanding = int(
             db.session.scalar(
@@ -383,9 +386,9 @@ def summary(scope: Scope, start: date, end: date) -> Summary:
             result.redemptions += int(redemptions or 0)
             result.goods_redeemed += int(goods or 0)
             store_points += int(points or 0)
-            if scope.kind == "store" and (key := f"{day:%Y-%m}") in months:
+            if scope.kind in ("station", "store") and (key := f"{day:%Y-%m}") in months:
                 months[key].points_redeemed += int(points or 0)
-        if scope.kind == "store":
+        if scope.kind in ("station", "store"):
             result.points_redeemed = store_points
 
     result.months = list(months.values())

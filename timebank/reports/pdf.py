@@ -224,7 +224,7 @@ def certificate_pdf(certificate, verify_url: str) -> bytes:
         facts.append([_("Purpose"), certificate.purpose])
     story += [table(facts, [35 * mm, width - 35 * mm], font, header=False), Spacer(1, 5 * mm)]
 
-    rows = [[_("Organizer"), _("Services"), _("Service hours")]]
+    rows = [[_("Organizer"), _("Services"), _("Service time")]]
     rows += [
         [line["organization"], str(line["count"]), format_minutes(line["minutes"])]
         for line in certificate.lines

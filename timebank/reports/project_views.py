@@ -157,7 +157,7 @@ def _show(project: Project, **forms):
     )
     store_form = forms.get("store_form") or LinkStoreForm(prefix="link-store")
     store_form.store_id.choices = options(
-        (s.id, s.name) for s in projects.candidate_stores(project)
+        (s.id, s.name) for s in projects.candidate_stores(_actor(), project)
     )
     return render_template(
         "projects/show.html",

@@ -38,6 +38,7 @@ from timebank.stores.models import (
     Store,
 )
 from timebank.stores.redemptions import local_midnight
+from timebank.stores.services import can_run_store
 from timebank.volunteers.identity import mask_phone
 from timebank.volunteers.services import _local_tz
 
@@ -320,15 +321,17 @@ def _stores_in_region(project: Project):
     )
 
 
-def candidate_stores(project: Project) -> list[Store]:
-    """Love supermarkets in the project's region and below, not linked yet."""
+def candidate_stores(actor, project: Project) -> list[Store]:
+    """Love supermarkets in the project's region and below that the actor runs (a store's
+    figures are its own staff's to share), not linked yet."""
     linked = db.select(project_store.c.store_id).where(project_store.c.project_id == project.id)
-    return db.session.scalars(
+    found = db.session.scalars(
         _stores_in_region(project)
         .where(Store.id.not_in(linked))
         .order_by(Store.name, Store.id)
         .limit(MAX_CANDIDATES)
     ).all()
+    return [store for store in found if can_run_store(actor, store)]
 
 
 def link_store(actor, project: Project, store_id) -> Store:
@@ -336,7 +339,9 @@ def link_store(actor, project: Project, store_id) -> Store:
     store = None
     if isinstance(store_id, int):
         store = db.session.scalar(_stores_in_region(project).where(Store.id == store_id))
-    if store is None:
+    # A team leader does not see a store's redemptions anywhere else: only those who run
+    # it (its cashiers, its station's staff, administrators above) may link it.
+    if store is None or not can_run_store(actor, store):
         raise ValidationFailed(
             _("Choose a love supermarket in the project's region."), field="store_id"
         )

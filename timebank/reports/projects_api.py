@@ -154,7 +154,10 @@ class ProjectStores(MethodView):
     def get(self, project_id):
         """The love supermarkets linked, and those in the project's region that could be"""
         project = _readable(project_id)
-        return {"linked": project.stores, "candidates": projects.candidate_stores(project)}
+        return {
+            "linked": project.stores,
+            "candidates": projects.candidate_stores(_actor(), project),
+        }
 
     @requires()
     @blp.arguments(StoreLinkSchema)

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import Date, case, cast, delete, event, exists, func, literal, select
+from sqlalchemy import Date, case, cast, delete, event, exists, func, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -354,6 +354,12 @@ def recompute(model) -> dict:
 def rebuild() -> dict[str, int]:
     """Replace every rollup with its recomputation (after a bulk load or a repair)."""
     written = {}
+    if db.session.get_bind().dialect.name == "postgresql":
+        # Writers add their increments when they commit; holding the tables makes them wait
+        # until the rebuilt rows are in, so that no increment is lost or counted twice.
+        # (SQLite serialises writers already.)
+        tables = ", ".join(model.__tablename__ for model in ROLLUPS)
+        db.session.execute(text(f"LOCK TABLE {tables} IN EXCLUSIVE MODE"))
     for model, (source, keys, values) in ROLLUPS.items():
         db.session.execute(delete(model))
         query = source().subquery()

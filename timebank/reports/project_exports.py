@@ -87,7 +87,7 @@ def report_xlsx(report: ProjectReport) -> bytes:
     media = _sheet(
         workbook,
         _("Media reports"),
-        [_("Title"), _("Outlet"), _("Published on"), _("Web address")],
+        [_("Headline"), _("Outlet"), _("Published on"), _("Web address")],
         [40, 20, 14, 50],
     )
     for item in report.media_reports:

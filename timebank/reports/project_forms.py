@@ -62,7 +62,7 @@ class LinkStoreForm(Form):
 
 
 class MediaReportForm(Form):
-    title = StringField(_l("Title"), [DataRequired(REQUIRED), Length(max=200)])
+    title = StringField(_l("Headline"), [DataRequired(REQUIRED), Length(max=200)])
     outlet = StringField(
         _l("Outlet"), [Optional(), Length(max=100)], render_kw={"placeholder": "市民政局公众号"}
     )

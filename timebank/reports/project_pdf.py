@@ -105,7 +105,7 @@ def report_pdf(report: ProjectReport) -> bytes:
     if report.media_reports:
         story.append(
             _table(
-                [[_("Title"), _("Outlet"), _("Published on")]]
+                [[_("Headline"), _("Outlet"), _("Published on")]]
                 + [
                     [
                         _text(item.title, body),

@@ -12,7 +12,7 @@ VENDOR := timebank/static/vendor
 VENDORED := $(VENDOR)/jsQR.js
 export FLASK_APP := wsgi
 
-.PHONY: install run test lint format translations extract bench bench-http bench-ledger bench-import bench-checkin bench-redemption clean
+.PHONY: install run test lint format translations extract bench bench-http bench-ledger bench-import bench-checkin bench-redemption bench-city clean
 
 install: $(STAMP) $(COMPILED) $(VENDORED)
 
@@ -74,6 +74,10 @@ bench-checkin: install
 
 bench-redemption: install
 	$(BIN)/python bench/redemption_burst.py
+
+# The whole city (383,000 volunteers) on each backend: tens of minutes and several GiB.
+bench-city: install
+	$(BIN)/python bench/city_dashboard.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache node_modules $(VENDOR)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select, text
 
 from timebank.auth.models import Role, User
 from timebank.core.errors import NotFound, ValidationFailed
@@ -226,8 +226,39 @@ def _in_subtree(path: str):
     return select(Region.id).where(Region.path.startswith(path, autoescape=True))
 
 
+def _within(column, path: str):
+    """column (a region id) lies in the subtree at path, as a list of ids: the planner then
+    reads a street's rows by index, where a subquery made it scan the city. For the only
+    root region that is every row, and no condition at all spares the city a join."""
+    ids = _subtree_ids(path)
+    if ids is None:
+        return column.is_not(None)
+    return column.in_(ids)
+
+
+def _subtree_ids(path: str) -> list[int] | None:
+    """The ids of the regions in the subtree (a few hundred for a whole city), or None
+    for the only root, whose subtree is everything."""
+    if path.count("/") == 2:  # "/1/": a root
+        roots = db.session.scalar(
+            select(func.count()).select_from(Region).where(Region.parent_id.is_(None))
+        )
+        if roots == 1:
+            return None
+    return list(
+        db.session.scalars(select(Region.id).where(Region.path.startswith(path, autoescape=True)))
+    )
+
+
 def summary(scope: Scope, start: date, end: date) -> Summary:
     low, high = day_bounds(start, end)
+    if db.session.get_bind().dialect.name == "postgresql":
+        # The distinct count of a city's active volunteers hashes a few hundred thousand
+        # ids: in memory for this transaction only, instead of spilling to disk. And plans
+        # made for these values: psycopg prepares statements run often, and a generic plan
+        # cannot know whether a region path names one street or the whole city.
+        db.session.execute(text("SET LOCAL work_mem = '64MB'"))
+        db.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     result = Summary(scope, start, end)
     months = _month_table(start, end)
 
@@ -237,38 +268,42 @@ def summary(scope: Scope, start: date, end: date) -> Summary:
             people = select(Membership.user_id).where(Membership.organization_id == scope.id)
             who = Volunteer.user_id.in_(people)
         else:
-            who = Volunteer.region_id.in_(_in_subtree(scope.path))
-        registered = func.count().filter(Volunteer.created_at < high)
-        new = func.count().filter(Volunteer.created_at >= low, Volunteer.created_at < high)
-        verified = func.count().filter(
-            Volunteer.status == VolunteerStatus.VERIFIED, Volunteer.verified_at < high
-        )
-        row = db.session.execute(select(registered, new, verified).where(who)).one()
-        result.volunteers, result.new_volunteers, result.verified_volunteers = row
-        stars = db.session.execute(
-            select(Volunteer.star_level, func.count())
+            who = _within(Volunteer.region_id, scope.path)
+        # One pass over the volunteers: per star level and, for those registered in the
+        # period, per month of registration.
+        in_period = (Volunteer.created_at >= low) & (Volunteer.created_at < high)
+        month = case((in_period, _month_of(Volunteer.created_at)), else_=None)
+        result.volunteers = result.new_volunteers = result.verified_volunteers = 0
+        stars: dict[int, int] = {}
+        for level, joined, registered, verified, first in db.session.execute(
+            select(
+                Volunteer.star_level,
+                month,
+                func.count().filter(Volunteer.created_at < high),
+                func.count().filter(
+                    Volunteer.status == VolunteerStatus.VERIFIED, Volunteer.verified_at < high
+                ),
+                func.min(Volunteer.created_at),
+            )
             .where(who, Volunteer.created_at < high)
-            .group_by(Volunteer.star_level)
-        )
-        result.stars = {level: count for level, count in stars}
-        if sum(result.stars.values()) < SMALLEST_GROUP:
-            result.stars = None
-        for day, count in db.session.execute(
-            select(func.min(Volunteer.created_at), func.count())
-            .where(who, Volunteer.created_at >= low, Volunteer.created_at < high)
-            .group_by(_month_of(Volunteer.created_at))
+            .group_by(Volunteer.star_level, month)
         ):
-            if (key := _local_month(day)) in months:
-                months[key].new_volunteers += count
+            result.volunteers += registered
+            result.verified_volunteers += verified
+            stars[level] = stars.get(level, 0) + registered
+            if joined is not None:
+                result.new_volunteers += registered
+                if (key := _local_month(first)) in months:
+                    months[key].new_volunteers += registered
+        result.stars = stars if sum(stars.values()) >= SMALLEST_GROUP else None
 
     # -- places -------------------------------------------------------------------------
     if scope.kind == "region":
-        subtree = _in_subtree(scope.path)
         result.teams = db.session.scalar(
             select(func.count())
             .select_from(Organization)
             .where(
-                Organization.region_id.in_(subtree),
+                _within(Organization.region_id, scope.path),
                 Organization.kind == OrganizationKind.TEAM,
                 Organization.active.is_(True),
             )
@@ -276,18 +311,18 @@ def summary(scope: Scope, start: date, end: date) -> Summary:
         result.stations = db.session.scalar(
             select(func.count())
             .select_from(Station)
-            .where(Station.region_id.in_(subtree), Station.active.is_(True))
+            .where(_within(Station.region_id, scope.path), Station.active.is_(True))
         )
 
     # -- service: events held, people-times and hours (rollup), active volunteers --------
     if scope.kind != "store":
         service_scope = {
-            "region": lambda: ServiceDay.region_id.in_(_in_subtree(scope.path)),
+            "region": lambda: _within(ServiceDay.region_id, scope.path),
             "station": lambda: ServiceDay.station_id == scope.id,
             "team": lambda: ServiceDay.organization_id == scope.id,
         }[scope.kind]()
         event_scope = {
-            "region": lambda: Event.region_id.in_(_in_subtree(scope.path)),
+            "region": lambda: _within(Event.region_id, scope.path),
             "station": lambda: Event.station_id == scope.id,
             "team": lambda: Event.organization_id == scope.id,
         }[scope.kind]()
@@ -330,7 +365,7 @@ def summary(scope: Scope, start: date, end: date) -> Summary:
         for day, kind, amount in db.session.execute(
             select(LedgerDay.day, LedgerDay.kind, func.sum(LedgerDay.amount))
             .where(
-                LedgerDay.region_id.in_(_in_subtree(scope.path)),
+                _within(LedgerDay.region_id, scope.path),
                 LedgerDay.day >= start,
                 LedgerDay.day <= end,
                 LedgerDay.kind.in_(list(flows)),
@@ -346,7 +381,7 @@ def summary(scope: Scope, start: date, end: date) -> Summary:
     # Balances of the people living in the area. Not for a team: a leader sees members
     # masked, and a small team's total would be one member's balance.
     if scope.kind in ("region", "station"):
-        holders = select(User.id).where(User.region_id.in_(_in_subtree(scope.path)))
+        holders = select(User.id).where(_within(User.region_id, scope.path))
         # Balances now: points held today, whatever the period.
         result.points_outstanding = int(
             db.session.scalar(
@@ -398,24 +433,33 @@ def summary(scope: Scope, start: date, end: date) -> Summary:
 def _active_volunteers(scope: Scope, start: date, end: date) -> int:
     """Distinct volunteers with approved service in the scope and period (not a rollup:
     distinct counts do not add up across days)."""
-    reversal = select(Transaction.reverses_id).where(
-        Transaction.kind == TransactionKind.REVERSAL, Transaction.reverses_id.is_not(None)
+    # NOT EXISTS, an anti-join on the unique reverses_id: NOT IN over a subquery can turn
+    # into a scan of the ledger per service record.
+    reversed_ = (
+        select(Transaction.id)
+        .where(
+            Transaction.reverses_id == ServiceRecord.transaction_id,
+            Transaction.kind == TransactionKind.REVERSAL,
+        )
+        .exists()
     )
     where = [
         ServiceRecord.state == RecordState.APPROVED,
         ServiceRecord.served_on >= start,
         ServiceRecord.served_on <= end,
-        ServiceRecord.transaction_id.is_(None) | ServiceRecord.transaction_id.not_in(reversal),
+        ~reversed_,
     ]
     if scope.kind == "region":
-        where.append(ServiceRecord.region_id.in_(_in_subtree(scope.path)))
+        where.append(_within(ServiceRecord.region_id, scope.path))
     elif scope.kind == "station":
         where.append(ServiceRecord.station_id == scope.id)
     else:
         where.append(
             ServiceRecord.event_id.in_(select(Event.id).where(Event.organization_id == scope.id))
         )
-    return db.session.scalar(select(func.count(func.distinct(ServiceRecord.user_id))).where(*where))
+    # DISTINCT in a subquery: PostgreSQL hashes it, where count(DISTINCT …) would sort.
+    people = select(ServiceRecord.user_id).where(*where).distinct().subquery()
+    return db.session.scalar(select(func.count()).select_from(people))
 
 
 def _ranking(column, model, service_scope, period) -> list[Ranked]:

@@ -21,11 +21,12 @@ from timebank.core.security import (
 )
 from timebank.events.models import Event, EventState, RecordState, ServiceRecord
 from timebank.extensions import db
+from timebank.ledger.exports import period_bounds
 from timebank.ledger.models import Account, AccountKind, Transaction, TransactionKind
 from timebank.organizations.models import Membership, Organization, OrganizationKind
 from timebank.regions.models import Region
 from timebank.reports.models import LedgerDay, ServiceDay, StoreDay
-from timebank.reports.rollups import day_bounds, local_day, local_day_sql
+from timebank.reports.rollups import local_day, local_day_sql
 from timebank.stations.models import Station
 from timebank.stores.models import Donation, Store
 from timebank.stores.services import can_run_store
@@ -221,19 +222,11 @@ FIGURES = (
 )
 
 
-def _in_subtree(path: str):
-    """Region ids in the subtree, as a subquery (the caller compares a region_id to it)."""
-    return select(Region.id).where(Region.path.startswith(path, autoescape=True))
-
-
-def _within(column, path: str):
-    """column (a region id) lies in the subtree at path, as a list of ids: the planner then
-    reads a street's rows by index, where a subquery made it scan the city. For the only
-    root region that is every row, and no condition at all spares the city a join."""
-    ids = _subtree_ids(path)
-    if ids is None:
-        return column.is_not(None)
-    return column.in_(ids)
+def _within(column, subtree: list[int] | None):
+    """column (a region id) lies in the subtree, given as a list of ids: the planner then
+    reads a street's rows by index, where a subquery made it scan the city. None (the only
+    root region's subtree) is every row: no condition spares the city a join."""
+    return column.is_not(None) if subtree is None else column.in_(subtree)
 
 
 def _subtree_ids(path: str) -> list[int] | None:
@@ -251,7 +244,7 @@ def _subtree_ids(path: str) -> list[int] | None:
 
 
 def summary(scope: Scope, start: date, end: date) -> Summary:
-    low, high = day_bounds(start, end)
+    low, high = period_bounds(start, end)
     if db.session.get_bind().dialect.name == "postgresql":
         # The distinct count of a city's active volunteers hashes a few hundred thousand
         # ids: in memory for this transaction only, instead of spilling to disk. And plans
@@ -260,6 +253,8 @@ def summary(scope: Scope, start: date, end: date) -> Summary:
         db.session.execute(text("SET LOCAL work_mem = '64MB'"))
         db.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     result = Summary(scope, start, end)
+    # Read once: every figure of a region, station or store is filtered by it.
+    subtree = _subtree_ids(scope.path) if scope.path else None
     months = _month_table(start, end)
 
     # -- people: volunteers living in the scope, or a team's members -------------------
@@ -268,7 +263,7 @@ def summary(scope: Scope, start: date, end: date) -> Summary:
             people = select(Membership.user_id).where(Membership.organization_id == scope.id)
             who = Volunteer.user_id.in_(people)
         else:
-            who = _within(Volunteer.region_id, scope.path)
+            who = _within(Volunteer.region_id, subtree)
         # One pass over the volunteers: per star level and, for those registered in the
         # period, per month of registration.
         in_period = (Volunteer.created_at >= low) & (Volunteer.created_at < high)
@@ -303,7 +298,7 @@ def summary(scope: Scope, start: date, end: date) -> Summary:
             select(func.count())
             .select_from(Organization)
             .where(
-                _within(Organization.region_id, scope.path),
+                _within(Organization.region_id, subtree),
                 Organization.kind == OrganizationKind.TEAM,
                 Organization.active.is_(True),
             )
@@ -311,18 +306,18 @@ def summary(scope: Scope, start: date, end: date) -> Summary:
         result.stations = db.session.scalar(
             select(func.count())
             .select_from(Station)
-            .where(_within(Station.region_id, scope.path), Station.active.is_(True))
+            .where(_within(Station.region_id, subtree), Station.active.is_(True))
         )
 
     # -- service: events held, people-times and hours (rollup), active volunteers --------
     if scope.kind != "store":
         service_scope = {
-            "region": lambda: _within(ServiceDay.region_id, scope.path),
+            "region": lambda: _within(ServiceDay.region_id, subtree),
             "station": lambda: ServiceDay.station_id == scope.id,
             "team": lambda: ServiceDay.organization_id == scope.id,
         }[scope.kind]()
         event_scope = {
-            "region": lambda: _within(Event.region_id, scope.path),
+            "region": lambda: _within(Event.region_id, subtree),
             "station": lambda: Event.station_id == scope.id,
             "team": lambda: Event.organization_id == scope.id,
         }[scope.kind]()
@@ -348,7 +343,7 @@ def summary(scope: Scope, start: date, end: date) -> Summary:
             if (key := f"{day:%Y-%m}") in months:
                 months[key].people_times += int(people_times or 0)
                 months[key].minutes += int(minutes or 0)
-        result.active_volunteers = _active_volunteers(scope, start, end)
+        result.active_volunteers = _active_volunteers(scope, subtree, start, end)
         if scope.kind == "region":
             result.top_stations = _ranking(ServiceDay.station_id, Station, service_scope, period)
             result.top_teams = _ranking(
@@ -365,7 +360,7 @@ def summary(scope: Scope, start: date, end: date) -> Summary:
         for day, kind, amount in db.session.execute(
             select(LedgerDay.day, LedgerDay.kind, func.sum(LedgerDay.amount))
             .where(
-                _within(LedgerDay.region_id, scope.path),
+                _within(LedgerDay.region_id, subtree),
                 LedgerDay.day >= start,
                 LedgerDay.day <= end,
                 LedgerDay.kind.in_(list(flows)),
@@ -381,7 +376,7 @@ def summary(scope: Scope, start: date, end: date) -> Summary:
     # Balances of the people living in the area. Not for a team: a leader sees members
     # masked, and a small team's total would be one member's balance.
     if scope.kind in ("region", "station"):
-        holders = select(User.id).where(_within(User.region_id, scope.path))
+        holders = select(User.id).where(_within(User.region_id, subtree))
         # Balances now: points held today, whatever the period.
         result.points_outstanding = int(
             db.session.scalar(
@@ -394,7 +389,7 @@ def summary(scope: Scope, start: date, end: date) -> Summary:
     # -- love supermarkets -----------------------------------------------------------------
     if scope.kind in ("region", "station", "store"):
         stores = {
-            "region": lambda: select(Store.id).where(Store.region_id.in_(_in_subtree(scope.path))),
+            "region": lambda: select(Store.id).where(_within(Store.region_id, subtree)),
             "station": lambda: select(Store.id).where(Store.station_id == scope.id),
             "store": lambda: select(Store.id).where(Store.id == scope.id),
         }[scope.kind]()
@@ -430,7 +425,7 @@ def summary(scope: Scope, start: date, end: date) -> Summary:
     return result
 
 
-def _active_volunteers(scope: Scope, start: date, end: date) -> int:
+def _active_volunteers(scope: Scope, subtree: list[int] | None, start: date, end: date) -> int:
     """Distinct volunteers with approved service in the scope and period (not a rollup:
     distinct counts do not add up across days)."""
     # NOT EXISTS, an anti-join on the unique reverses_id: NOT IN over a subquery can turn
@@ -450,7 +445,7 @@ def _active_volunteers(scope: Scope, start: date, end: date) -> int:
         ~reversed_,
     ]
     if scope.kind == "region":
-        where.append(_within(ServiceRecord.region_id, scope.path))
+        where.append(_within(ServiceRecord.region_id, subtree))
     elif scope.kind == "station":
         where.append(ServiceRecord.station_id == scope.id)
     else:

@@ -3,7 +3,7 @@
 import csv
 import io
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from urllib.parse import urlsplit
 
@@ -25,10 +25,12 @@ from timebank.core.security import (
 from timebank.events.models import Event, EventState, RecordState, ServiceRecord
 from timebank.events.services import organizers_for
 from timebank.extensions import db
+from timebank.ledger.exports import period_bounds
 from timebank.ledger.models import Transaction, TransactionKind
 from timebank.organizations.models import Organization
 from timebank.regions.models import Region
 from timebank.reports.models import Beneficiary, MediaReport, Project, project_event, project_store
+from timebank.reports.rollups import local_day
 from timebank.stations.models import Station
 from timebank.stores.models import (
     Donation,
@@ -37,10 +39,8 @@ from timebank.stores.models import (
     RedemptionState,
     Store,
 )
-from timebank.stores.redemptions import local_midnight
 from timebank.stores.services import can_run_store
 from timebank.volunteers.identity import mask_phone
-from timebank.volunteers.services import _local_tz
 
 MAX_FUNDING_FEN = 10_000_000_000  # one hundred million yuan: more is a typo
 MAX_DESCRIPTION = 5000
@@ -235,15 +235,6 @@ def delete_project(actor, project: Project) -> None:
 # -- events and stores --------------------------------------------------------------------
 
 
-def period_bounds(starts_on: date, ends_on: date) -> tuple[datetime, datetime]:
-    """Whole local days as UTC instants: [first midnight, midnight after the last day)."""
-    return local_midnight(starts_on), local_midnight(ends_on + timedelta(days=1))
-
-
-def local_day(moment: datetime) -> date:
-    return moment.astimezone(_local_tz()).date()
-
-
 def events_outside_period(project: Project) -> list[Event]:
     """Linked events that have since moved out of the period: the report leaves them out."""
     since, until = period_bounds(project.starts_on, project.ends_on)
@@ -303,14 +294,22 @@ def link_event(actor, project: Project, event_id) -> Event:
     return event
 
 
-def unlink_event(actor, project: Project, event_id: int) -> None:
+def _unlink(actor, project: Project, linked: list, item_id: int, missing, kind: str) -> None:
+    """Take an event or a store off the project, audited."""
     ensure(can_manage(actor, project))
-    event = next((e for e in project.events if e.id == event_id), None)
-    if event is None:
-        raise NotFound(_("This event is not part of the project."))
-    project.events.remove(event)
+    item = next((i for i in linked if i.id == item_id), None)
+    if item is None:
+        raise NotFound(missing)
+    linked.remove(item)
     db.session.flush()
-    record(actor, "project.unlink_event", project, region=project.region, event_id=event_id)
+    record(
+        actor, f"project.unlink_{kind}", project, region=project.region, **{f"{kind}_id": item_id}
+    )
+
+
+def unlink_event(actor, project: Project, event_id: int) -> None:
+    missing = _("This event is not part of the project.")
+    _unlink(actor, project, project.events, event_id, missing, "event")
 
 
 def _stores_in_region(project: Project):
@@ -353,13 +352,8 @@ def link_store(actor, project: Project, store_id) -> Store:
 
 
 def unlink_store(actor, project: Project, store_id: int) -> None:
-    ensure(can_manage(actor, project))
-    store = next((s for s in project.stores if s.id == store_id), None)
-    if store is None:
-        raise NotFound(_("This store is not part of the project."))
-    project.stores.remove(store)
-    db.session.flush()
-    record(actor, "project.unlink_store", project, region=project.region, store_id=store_id)
+    missing = _("This store is not part of the project.")
+    _unlink(actor, project, project.stores, store_id, missing, "store")
 
 
 # -- media reports ------------------------------------------------------------------------

@@ -8,7 +8,7 @@ recomputed from the base tables (recompute_*), which is what the tests compare a
 """
 
 from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -22,6 +22,7 @@ from timebank.extensions import db
 from timebank.ledger.models import Account, AccountKind, Entry, Transaction, TransactionKind
 from timebank.reports.models import ROLLUP_SLOTS, LedgerDay, ServiceDay, StoreDay
 from timebank.stores.models import Redemption, RedemptionLine, RedemptionState
+from timebank.volunteers.services import _local_tz
 
 # The ledger kinds the dashboards report, and the account kind whose legs give the amount:
 # minutes into time banks, points into points accounts, points into a store's takings.
@@ -33,12 +34,8 @@ HEADLINE = {
 }
 
 
-def local_tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
-
-
 def local_day(moment: datetime) -> date:
-    return moment.astimezone(local_tz()).date()
+    return moment.astimezone(_local_tz()).date()
 
 
 def local_day_sql(column):
@@ -116,7 +113,7 @@ def _forget_at_end(session, transaction) -> None:
         session.info.pop(PENDING, None)
 
 
-def on_service_approved(service_record: ServiceRecord, **_) -> None:
+def _service_day(service_record: ServiceRecord, sign: int) -> None:
     event = service_record.event
     _upsert(
         ServiceDay,
@@ -128,10 +125,14 @@ def on_service_approved(service_record: ServiceRecord, **_) -> None:
         },
         {
             # A correction's supplement adds minutes to a service already counted once.
-            "people_times": 0 if service_record.corrects_id else 1,
-            "minutes": service_record.minutes,
+            "people_times": 0 if service_record.corrects_id else sign,
+            "minutes": sign * service_record.minutes,
         },
     )
+
+
+def on_service_approved(service_record: ServiceRecord, **_) -> None:
+    _service_day(service_record, 1)
 
 
 def on_transaction_posted(tx: Transaction, legs=(), reverses: Transaction | None = None, **_):
@@ -160,20 +161,7 @@ def on_transaction_posted(tx: Transaction, legs=(), reverses: Transaction | None
             select(ServiceRecord).where(ServiceRecord.transaction_id == reverses.id)
         )
         for service_record in undone:
-            event = service_record.event
-            _upsert(
-                ServiceDay,
-                {
-                    "day": service_record.served_on,
-                    "region_id": service_record.region_id,
-                    "station_id": service_record.station_id or 0,
-                    "organization_id": (event.organization_id if event else None) or 0,
-                },
-                {
-                    "people_times": 0 if service_record.corrects_id else -1,
-                    "minutes": -service_record.minutes,
-                },
-            )
+            _service_day(service_record, -1)
 
 
 def _store_day(redemption: Redemption, sign: int) -> None:
@@ -372,11 +360,3 @@ def rebuild() -> dict[str, int]:
         )
         written[model.__tablename__] = db.session.scalar(select(func.count()).select_from(model))
     return written
-
-
-def day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    tz = local_tz()
-    return (
-        datetime.combine(start, datetime.min.time(), tz).astimezone(UTC),
-        datetime.combine(end + timedelta(days=1), datetime.min.time(), tz).astimezone(UTC),
-    )
